@@ -1,0 +1,3 @@
+"""clipwatch: video action classification with a production loop around it."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from clipwatch.cli import main
+
+main()

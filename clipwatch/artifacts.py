@@ -1,0 +1,155 @@
+"""The model store: numbered version directories, an atomic CURRENT pointer, seed-style copies.
+
+artifacts/
+  backbone.onnx, backbone.json     exported once, shared by every version
+  versions/v0001/                  model.pkl, metadata.json, confusion_matrix.png
+  CURRENT                          "v0001", replaced atomically
+  model.pkl, metadata.json, ...    copies of the current version (the seed's layout)
+
+A version directory is complete before it gets its name (written under a
+temporary name, fsynced, renamed), and CURRENT only ever names complete
+versions, so a crash at any point leaves the previous version serving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from clipwatch.errors import ArtifactError
+from clipwatch.paths import Paths
+
+MODEL_FILE = "model.pkl"
+METADATA_FILE = "metadata.json"
+CONFUSION_FILE = "confusion_matrix.png"
+VERSION_FILES = (MODEL_FILE, METADATA_FILE, CONFUSION_FILE)
+
+
+@dataclass
+class ModelVersion:
+    name: str
+    model: Any
+    metadata: dict
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.metadata["classes"])
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+class ArtifactStore:
+    def __init__(self, paths: Paths):
+        self.paths = paths
+
+    def versions(self) -> list[str]:
+        root = self.paths.versions
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("v") and p.name[1:].isdigit())
+
+    def current_name(self) -> str | None:
+        try:
+            name = self.paths.current_pointer.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def publish(self, model: Any, metadata: dict, extra_files: dict[str, Path] | None = None) -> str:
+        """Write a new version and make it current. Returns its name (v0001, ...)."""
+        self.paths.versions.mkdir(parents=True, exist_ok=True)
+        existing = self.versions()
+        name = f"v{(int(existing[-1][1:]) + 1) if existing else 1:04d}"
+        metadata = {**metadata, "version": name}
+        tmp = Path(tempfile.mkdtemp(dir=self.paths.versions, prefix=f".{name}."))
+        try:
+            joblib.dump(model, tmp / MODEL_FILE)
+            (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+            for dest, src in (extra_files or {}).items():
+                shutil.copyfile(src, tmp / dest)
+            for f in tmp.iterdir():
+                with open(f, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            os.rename(tmp, self.paths.versions / name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _fsync_dir(self.paths.versions)
+        self.promote(name)
+        return name
+
+    def promote(self, name: str) -> None:
+        """Point CURRENT at a complete version and refresh the seed-layout copies."""
+        src = self.paths.versions / name
+        if not (src / MODEL_FILE).is_file() or not (src / METADATA_FILE).is_file():
+            raise ArtifactError(f"version {name} is incomplete or missing")
+        atomic_write_bytes(self.paths.current_pointer, f"{name}\n".encode())
+        for f in VERSION_FILES:
+            if (src / f).is_file():
+                atomic_write_bytes(self.paths.artifacts_dir / f, (src / f).read_bytes())
+
+    def load(self, name: str | None = None) -> ModelVersion:
+        name = name or self.current_name()
+        if name is None:
+            raise ArtifactError(
+                f"no trained model in {self.paths.artifacts_dir}: run `clipwatch train` (or `make run`) first"
+            )
+        vdir = self.paths.versions / name
+        try:
+            metadata = json.loads((vdir / METADATA_FILE).read_text())
+            model = joblib.load(vdir / MODEL_FILE)
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"model version {name} is incomplete: {exc.filename} missing") from exc
+        return ModelVersion(name, model, metadata)
+
+    def metadata(self, name: str) -> dict:
+        return json.loads((self.paths.versions / name / METADATA_FILE).read_text())
+
+
+def check_compatible(
+    metadata: dict, *, backbone_sha256: str, embedding_dim: int, num_frames: int, input_size: int
+) -> None:
+    """Refuse a model trained on embeddings the loaded backbone and settings would not produce."""
+    problems = []
+    expected = metadata.get("backbone", {}).get("sha256")
+    if expected != backbone_sha256:
+        problems.append(f"backbone sha256 {backbone_sha256[:12]} != {str(expected)[:12]} the model was trained with")
+    if metadata.get("embedding_dim") != embedding_dim:
+        problems.append(f"embedding dim {embedding_dim} != {metadata.get('embedding_dim')}")
+    if metadata.get("num_frames") != num_frames:
+        problems.append(f"K={num_frames} frames != K={metadata.get('num_frames')} used in training")
+    if metadata.get("input_size") != input_size:
+        problems.append(f"input size {input_size} != {metadata.get('input_size')}")
+    if problems:
+        raise ArtifactError(
+            f"model {metadata.get('version', '?')} does not match this embedder: "
+            + "; ".join(problems)
+            + " (rebuild ref_data.csv and retrain)"
+        )

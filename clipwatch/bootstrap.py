@@ -1,0 +1,50 @@
+"""Build whatever is missing, in dependency order; do nothing for what exists."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from clipwatch.artifacts import ArtifactStore
+from clipwatch.paths import Paths
+from clipwatch.settings import Settings, get_settings
+
+
+def ensure_all(settings: Settings | None = None, *, per_class: int = 40, echo: Callable[[str], None] = print) -> None:
+    s = settings or get_settings()
+    paths = Paths.from_settings(s)
+    store = ArtifactStore(paths)
+
+    if paths.backbone.is_file():
+        echo(f"backbone: {paths.backbone} exists")
+    else:
+        from clipwatch.export import export_backbone  # torch is needed only here
+
+        report = export_backbone(paths.backbone, size=s.input_size)
+        echo(f"backbone: exported {paths.backbone} (max |onnx - torch| {report.max_abs_diff:.1e})")
+
+    if paths.videos.is_dir() and any(paths.videos.iterdir()):
+        echo(f"dataset: {paths.videos} exists")
+    else:
+        from clipwatch.synth import generate_dataset
+
+        clips = generate_dataset(paths.videos, per_class=per_class, seed=s.seed)
+        echo(f"dataset: rendered {len(clips)} clips into {paths.videos}")
+
+    built_ref = False
+    if paths.ref_data.is_file():
+        echo(f"reference: {paths.ref_data} exists")
+    else:
+        from clipwatch.dataset import build_reference
+        from clipwatch.embedding import ClipEmbedder
+
+        report = build_reference(ClipEmbedder.from_settings(s), paths.videos, paths.ref_data)
+        built_ref = True
+        echo(f"reference: {report.rows} rows in {paths.ref_data} ({len(report.skipped)} clips skipped)")
+
+    if store.current_name() and not built_ref:
+        echo(f"model: {store.current_name()} is current")
+    else:
+        from clipwatch.train import train
+
+        version, meta = train(s)
+        echo(f"model: trained {version}, CV macro F1 {meta['metrics']['macro_f1']:.3f}")

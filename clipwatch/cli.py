@@ -1,0 +1,203 @@
+"""The `clipwatch` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from clipwatch.errors import ClipwatchError
+from clipwatch.paths import Paths
+from clipwatch.settings import get_settings
+
+app = typer.Typer(help="clipwatch: video action classification with a production loop.", no_args_is_help=True)
+data_app = typer.Typer(help="Datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+log = logging.getLogger("clipwatch")
+
+
+def _paths() -> Paths:
+    return Paths.from_settings(get_settings())
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[
+        Path | None, typer.Option(help="output folder (default: data/videos, or data/videos_shift with --shift)")
+    ] = None,
+    per_class: Annotated[int, typer.Option(min=1, help="clips per action")] = 40,
+    seed: Annotated[int, typer.Option(help="same seed, same clips")] = 0,
+    shift: Annotated[
+        bool, typer.Option(help="render the drifted distribution (darker, blurred, new backgrounds)")
+    ] = False,
+    start: Annotated[
+        int, typer.Option(min=0, help="first clip index (use a range past the training set for held-out clips)")
+    ] = 0,
+    workers: Annotated[int, typer.Option(min=0, help="processes (0: one per core)")] = 0,
+) -> None:
+    """Render the embedded action dataset as H.264 MP4 clips, folder per class."""
+    from clipwatch.synth import generate_dataset
+
+    paths = _paths()
+    out = out or (paths.data_dir / "videos_shift" if shift else paths.videos)
+    clips = generate_dataset(out, per_class=per_class, seed=seed, shift=shift, start=start, workers=workers or None)
+    typer.echo(f"{len(clips)} clips in {out}")
+
+
+@app.command("export")
+def export(
+    out: Annotated[Path | None, typer.Option(help="ONNX file (default: artifacts/backbone.onnx)")] = None,
+    int8: Annotated[bool, typer.Option(help="also write a static INT8 (QDQ, per-channel) copy")] = False,
+    calib: Annotated[Path | None, typer.Option(help="clip folder to calibrate INT8 on (default: data/videos)")] = None,
+    calib_clips: Annotated[int, typer.Option(min=1, help="clips to take calibration frames from")] = 32,
+) -> None:
+    """Export ImageNet EfficientNet-Lite0 to ONNX as a 1280-d frame feature extractor (needs torch)."""
+    from clipwatch.export import export_backbone
+
+    s = get_settings()
+    paths = _paths()
+    out = out or paths.backbone
+    report = export_backbone(out, size=s.input_size)
+    typer.echo(
+        f"wrote {out} (sha256 {report.sha256[:12]}, max |onnx - torch| {report.max_abs_diff:.1e}, "
+        f"cat check: class {report.cat_top1} p={report.cat_top1_prob:.2f})"
+    )
+    if int8:
+        int8_out = out.with_name(out.stem + ".int8.onnx")
+        _export_int8(out, int8_out, calib or paths.videos, calib_clips)
+        typer.echo(f"wrote {int8_out}")
+
+
+def _export_int8(fp32: Path, out: Path, videos: Path, n_clips: int) -> None:
+    import numpy as np
+
+    from clipwatch.dataset import discover
+    from clipwatch.quantize import quantize_static_int8
+    from clipwatch.video import ClipError, probe, sample_frames
+
+    s = get_settings()
+    ds = discover(videos)
+    rng = np.random.default_rng(s.seed)
+    picks = rng.choice(len(ds.clips), size=min(n_clips, len(ds.clips)), replace=False)
+    frames = []
+    for i in picks:
+        path = ds.clips[int(i)][0]
+        try:
+            info = probe(path, max_pixels=s.max_frame_pixels, max_duration_s=s.max_duration_s)
+            frames.append(sample_frames(path, s.num_frames, s.input_size, info))
+        except ClipError as exc:
+            log.warning("calibration: skipped %s", exc)
+    if not frames:
+        raise ClipwatchError(f"{videos}: no decodable clip to calibrate on")
+    quantize_static_int8(fp32, out, np.concatenate(frames))
+
+
+@app.command("build-ref")
+def build_ref(
+    videos: Annotated[Path | None, typer.Option(help="folder-per-class clips (default: data/videos)")] = None,
+    out: Annotated[Path | None, typer.Option(help="CSV to write (default: data/ref_data.csv)")] = None,
+) -> None:
+    """Embed every clip into ref_data.csv (emb_1..emb_1280, target)."""
+    from clipwatch.dataset import build_reference
+    from clipwatch.embedding import ClipEmbedder
+
+    paths = _paths()
+    report = build_reference(ClipEmbedder.from_settings(), videos or paths.videos, out or paths.ref_data)
+    typer.echo(f"{report.rows} rows written to {out or paths.ref_data}; per class: {report.counts}")
+    if report.skipped:
+        typer.echo(f"skipped {len(report.skipped)} clip(s) that could not be decoded:", err=True)
+        for _, reason in report.skipped:
+            typer.echo(f"  {reason}", err=True)
+    for cls, n in report.small_classes.items():
+        typer.echo(f"warning: class {cls!r} has {n} clip; training needs at least 2 per class", err=True)
+
+
+@app.command("train")
+def train_cmd(
+    ref: Annotated[Path | None, typer.Option(help="reference CSV (default: data/ref_data.csv)")] = None,
+    prod: Annotated[
+        Path | None, typer.Option(help="feedback CSV added to training (default: data/prod_data.csv)")
+    ] = None,
+    use_prod: Annotated[
+        bool, typer.Option("--use-prod/--no-prod", help="include prod_data.csv rows when present")
+    ] = True,
+) -> None:
+    """Cross-validate and train the random forest; publish a new model version."""
+    from clipwatch.train import train
+
+    version, meta = train(ref=ref, prod=prod, use_prod=use_prod)
+    _print_metrics(version, meta)
+
+
+def _print_metrics(version: str, meta: dict) -> None:
+    m, t = meta["metrics"], meta["training"]
+    typer.echo(f"model {version}: {t['rows_ref']} ref + {t['rows_prod']} prod rows, {len(meta['classes'])} classes")
+    typer.echo(
+        f"  {m['cv_folds']}-fold CV: accuracy {m['accuracy']:.3f}  macro F1 {m['macro_f1']:.3f}  "
+        f"balanced accuracy {m['balanced_accuracy']:.3f}"
+    )
+    typer.echo("  recall per class: " + "  ".join(f"{c} {r:.2f}" for c, r in m["per_class_recall"].items()))
+
+
+@app.command("predict")
+def predict(paths: Annotated[list[Path], typer.Argument(help="clips to classify")]) -> None:
+    """Classify clips in-process with the current model (no server needed)."""
+    from clipwatch.predictor import Predictor
+
+    predictor = Predictor.load()
+    failed = 0
+    for path in paths:
+        try:
+            r = predictor.predict_path(path)
+        except ClipwatchError as exc:
+            typer.echo(f"{path}: error: {exc}", err=True)
+            failed += 1
+            continue
+        typer.echo(f"{path}\t{r.label}\t{r.confidence:.3f}\t{r.total_ms:.0f} ms")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("bootstrap")
+def bootstrap(
+    per_class: Annotated[int, typer.Option(min=2, help="clips per action when the dataset is missing")] = 40,
+) -> None:
+    """Build whatever is missing: backbone, default dataset, ref_data.csv, model. Idempotent."""
+    from clipwatch.bootstrap import ensure_all
+
+    ensure_all(per_class=per_class, echo=typer.echo)
+
+
+@app.command("info")
+def info(as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False) -> None:
+    """Show the artifacts and the current model's metrics."""
+    from clipwatch.artifacts import ArtifactStore
+
+    paths = _paths()
+    store = ArtifactStore(paths)
+    current = store.current_name()
+    meta = store.metadata(current) if current else None
+    if as_json:
+        typer.echo(json.dumps({"backbone": paths.backbone.is_file(), "current": current, "metadata": meta}, indent=2))
+        return
+    typer.echo(f"backbone: {paths.backbone} ({'present' if paths.backbone.is_file() else 'missing'})")
+    typer.echo(f"versions: {', '.join(store.versions()) or 'none'}")
+    if meta:
+        _print_metrics(current, meta)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        app()
+    except ClipwatchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Random forest on clip embeddings: cross-validated metrics, then a fit on all rows."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+)
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+import clipwatch
+from clipwatch.artifacts import CONFUSION_FILE, ArtifactStore
+from clipwatch.backbone import file_sha256
+from clipwatch.dataset import read_embeddings
+from clipwatch.errors import DatasetError
+from clipwatch.paths import Paths
+from clipwatch.preprocess import MEAN, STD
+from clipwatch.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def make_forest(n_estimators: int, seed: int, n_jobs: int | None = None) -> RandomForestClassifier:
+    return RandomForestClassifier(
+        n_estimators=n_estimators,
+        class_weight="balanced",
+        max_features="sqrt",
+        random_state=seed,
+        n_jobs=n_jobs,
+    )
+
+
+def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
+    kw = {"labels": classes, "average": "macro", "zero_division": 0}
+    recall = recall_score(y_true, y_pred, labels=classes, average=None, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, **kw)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "macro_precision": float(precision_score(y_true, y_pred, **kw)),
+        "macro_recall": float(recall_score(y_true, y_pred, **kw)),
+        "per_class_recall": {c: float(r) for c, r in zip(classes, recall, strict=True)},
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
+    }
+
+
+@dataclass
+class TrainingData:
+    X: np.ndarray
+    y: np.ndarray
+    rows_ref: int
+    rows_prod: int
+    sha256: str
+
+
+def load_training_data(ref: Path, prod: Path | None) -> TrainingData:
+    X, y, _ = read_embeddings(ref)
+    rows_prod = 0
+    if prod is not None and prod.is_file():
+        Xp, yp, _ = read_embeddings(prod)
+        if len(yp):
+            if Xp.shape[1] != X.shape[1]:
+                raise DatasetError(f"{prod}: {Xp.shape[1]} embedding columns, {ref} has {X.shape[1]}")
+            X, y, rows_prod = np.vstack([X, Xp]), np.concatenate([y, yp]), len(yp)
+    digest = hashlib.sha256(X.tobytes())
+    digest.update("\n".join(y).encode())
+    return TrainingData(X, y, len(y) - rows_prod, rows_prod, digest.hexdigest())
+
+
+def cross_validate(
+    X: np.ndarray,
+    y: np.ndarray,
+    classes: list[str],
+    folds: int,
+    n_estimators: int,
+    seed: int,
+    n_jobs: int | None = None,
+) -> dict:
+    counts = {c: int((y == c).sum()) for c in classes}
+    too_few = {c: n for c, n in counts.items() if n < 2}
+    if too_few:
+        raise DatasetError(
+            "every class needs at least 2 clips for cross-validation; too few: "
+            + ", ".join(f"{c} ({n})" for c, n in sorted(too_few.items()))
+        )
+    folds = min(folds, min(counts.values()))
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    pred = cross_val_predict(make_forest(n_estimators, seed, n_jobs), X, y, cv=cv)
+    return {"cv_folds": folds, **classification_metrics(y, pred, classes)}
+
+
+def plot_confusion(cm: list[list[int]], classes: list[str], out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm_arr = np.asarray(cm)
+    size = max(4.0, 0.6 * len(classes) + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    ax.imshow(cm_arr, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    high = cm_arr.max() / 2 if cm_arr.size else 0
+    for (i, j), v in np.ndenumerate(cm_arr):
+        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > high else "black")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def train(
+    settings: Settings | None = None,
+    *,
+    ref: Path | None = None,
+    prod: Path | None = None,
+    use_prod: bool = True,
+) -> tuple[str, dict]:
+    """Cross-validate, fit on every row, publish a new model version. Returns (version, metadata)."""
+    s = settings or get_settings()
+    paths = Paths.from_settings(s)
+    ref = ref or paths.ref_data
+    prod = (prod or paths.prod_data) if use_prod else None
+    if not paths.backbone.is_file():
+        raise DatasetError(f"{paths.backbone}: backbone missing; run `clipwatch export` first")
+    data = load_training_data(ref, prod)
+    classes = sorted(set(data.y))
+    if len(classes) < 2:
+        raise DatasetError(f"{ref}: need at least 2 classes, found {classes}")
+
+    t0 = time.perf_counter()
+    metrics = cross_validate(data.X, data.y, classes, s.cv_folds, s.n_estimators, s.seed, s.train_jobs)
+    cv_s = time.perf_counter() - t0
+    model = make_forest(s.n_estimators, s.seed, s.train_jobs).fit(data.X, data.y)
+    fit_s = time.perf_counter() - t0 - cv_s
+
+    metadata = {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "classes": classes,
+        "num_frames": s.num_frames,
+        "input_size": s.input_size,
+        "normalisation": {"mean": list(MEAN), "std": list(STD), "scale": "rgb/255"},
+        "embedding_dim": int(data.X.shape[1]),
+        "pooling": "mean",
+        "sampling": "segment-centres",
+        "backbone": {"file": paths.backbone.name, "sha256": file_sha256(paths.backbone)},
+        "training": {
+            "rows_ref": data.rows_ref,
+            "rows_prod": data.rows_prod,
+            "data_sha256": data.sha256,
+            "class_counts": {c: int((data.y == c).sum()) for c in classes},
+            "model": "RandomForestClassifier",
+            "n_estimators": s.n_estimators,
+            "class_weight": "balanced",
+            "seed": s.seed,
+            "cv_seconds": round(cv_s, 2),
+            "fit_seconds": round(fit_s, 2),
+        },
+        "metrics": metrics,
+        "versions": {"clipwatch": clipwatch.__version__, "sklearn": _sklearn_version()},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / CONFUSION_FILE
+        plot_confusion(
+            metrics["confusion_matrix"],
+            classes,
+            png,
+            f"{metrics['cv_folds']}-fold CV, macro F1 {metrics['macro_f1']:.3f}",
+        )
+        version = ArtifactStore(paths).publish(model, metadata, {CONFUSION_FILE: png})
+    metadata["version"] = version
+    return version, metadata
+
+
+def _sklearn_version() -> str:
+    import sklearn
+
+    return sklearn.__version__

@@ -1,0 +1,144 @@
+"""Opening clips and sampling K frames from them (TSN style).
+
+Frames come from decord when it can open the file (fastest here: it seeks
+to keyframes and resizes inside FFmpeg); PyAV decodes sequentially as the
+fallback. Every clip is probed with PyAV first so that a file that is not a
+video, or that declares an absurd size, is refused before any decoding.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from clipwatch.errors import ClipwatchError
+
+try:  # decord has x86_64 wheels only; elsewhere PyAV does all the work
+    import decord
+except ImportError:  # pragma: no cover - depends on the platform
+    decord = None
+
+log = logging.getLogger(__name__)
+
+
+class ClipError(ClipwatchError, ValueError):
+    """A clip that cannot be turned into frames. The message names the file."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    frames: int
+    fps: float
+    width: int
+    height: int
+    duration_s: float
+    codec: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def segment_centres(n_frames: int, k: int) -> np.ndarray:
+    """Indices of the centres of k equal segments; repeats when n_frames < k."""
+    if n_frames <= 0:
+        raise ValueError("n_frames must be positive")
+    return np.minimum(((np.arange(k) + 0.5) * n_frames / k).astype(np.int64), n_frames - 1)
+
+
+def probe(path: str | Path, *, max_pixels: int, max_duration_s: float) -> VideoInfo:
+    """Read a clip's header. Raises ClipError for anything that is not a usable video."""
+    name = Path(path).name
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.video:
+                raise ClipError(f"{name}: no video stream")
+            stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            rate = stream.average_rate or stream.guessed_rate or 0
+            fps = float(rate) if rate else 0.0
+            if stream.duration and stream.time_base:
+                duration = float(stream.duration * stream.time_base)
+            else:
+                duration = float(container.duration or 0) / av.time_base
+            frames = int(stream.frames or 0)
+            codec = stream.codec_context.name
+    except ClipError:
+        raise
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, IndexError) as exc:
+        raise ClipError(f"{name}: not a readable video ({_reason(exc)})") from exc
+    if width <= 0 or height <= 0:
+        raise ClipError(f"{name}: video stream has no frame size")
+    if width * height > max_pixels:
+        raise ClipError(f"{name}: frame size {width}x{height} exceeds the limit of {max_pixels} pixels")
+    if duration > max_duration_s:
+        raise ClipError(f"{name}: duration {duration:.0f} s exceeds the limit of {max_duration_s:.0f} s")
+    if frames <= 0 and fps > 0 and duration > 0:
+        frames = round(duration * fps)
+    return VideoInfo(frames, fps, width, height, duration, codec)
+
+
+def sample_frames(path: str | Path, k: int, size: int, info: VideoInfo) -> np.ndarray:
+    """Return k RGB frames, k x size x size x 3 uint8, at the centres of k segments."""
+    name = Path(path).name
+    if decord is not None:
+        try:
+            return _sample_decord(path, k, size)
+        except ClipError:
+            raise
+        except Exception as exc:  # decord raises bare DECORDError/RuntimeError
+            log.debug("decord failed on %s (%s); falling back to PyAV", name, exc)
+    return _sample_pyav(path, k, size, info)
+
+
+def _sample_decord(path: str | Path, k: int, size: int) -> np.ndarray:
+    reader = decord.VideoReader(str(path), width=size, height=size, num_threads=1)
+    n = len(reader)
+    if n == 0:
+        raise ClipError(f"{Path(path).name}: video has no frames")
+    frames = reader.get_batch(segment_centres(n, k).tolist()).asnumpy()
+    if frames.shape != (k, size, size, 3):
+        raise RuntimeError(f"decord returned {frames.shape}")
+    return frames
+
+
+def _sample_pyav(path: str | Path, k: int, size: int, info: VideoInfo) -> np.ndarray:
+    name = Path(path).name
+    picked: dict[int, np.ndarray] = {}
+    last: np.ndarray | None = None
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            n = info.frames or _count_packets(container)
+            if n <= 0:
+                raise ClipError(f"{name}: video has no frames")
+            wanted = segment_centres(n, k)
+            wanted_set = set(wanted.tolist())
+            for i, frame in enumerate(container.decode(video=0)):
+                if i > wanted[-1]:
+                    break
+                if i in wanted_set:
+                    last = frame.to_ndarray(width=size, height=size, format="rgb24")
+                    picked[i] = last
+    except ClipError:
+        raise
+    except (av.error.FFmpegError, ValueError) as exc:
+        if not picked:
+            raise ClipError(f"{name}: cannot decode video ({_reason(exc)})") from exc
+    if last is None:
+        raise ClipError(f"{name}: video has no decodable frames")
+    # A header that over-counts frames leaves the tail indices unmet: reuse the last frame.
+    return np.stack([picked.get(int(i), last) for i in wanted])
+
+
+def _count_packets(container) -> int:
+    count = sum(1 for p in container.demux(video=0) if p.size)
+    container.seek(0)
+    return count
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

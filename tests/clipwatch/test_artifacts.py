@@ -1,0 +1,56 @@
+import json
+
+import pytest
+
+from clipwatch.artifacts import ArtifactStore, check_compatible
+from clipwatch.errors import ArtifactError
+from clipwatch.paths import Paths
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ArtifactStore(Paths(tmp_path / "data", tmp_path / "artifacts"))
+
+
+def test_publish_numbers_versions_and_moves_current(store):
+    assert store.current_name() is None
+    store.paths.artifacts_dir.mkdir(parents=True)
+    v1 = store.publish({"m": 1}, {"classes": ["a", "b"]})
+    v2 = store.publish({"m": 2}, {"classes": ["a", "b"]})
+    assert (v1, v2) == ("v0001", "v0002")
+    assert store.current_name() == "v0002"
+    assert store.load().model == {"m": 2}
+    # The seed's top-level files mirror the current version.
+    assert json.loads(store.paths.metadata.read_text())["version"] == "v0002"
+    store.promote("v0001")
+    assert store.load().model == {"m": 1}
+    assert json.loads(store.paths.metadata.read_text())["version"] == "v0001"
+
+
+def test_a_half_written_version_is_never_listed_or_promoted(store):
+    store.paths.artifacts_dir.mkdir(parents=True)
+    store.publish({"m": 1}, {"classes": ["a"]})
+    # What a crash in the middle of publish leaves behind: a temporary dir, no rename.
+    (store.paths.versions / ".v0002.abc").mkdir()
+    (store.paths.versions / ".v0002.abc" / "model.pkl").write_bytes(b"torn")
+    assert store.versions() == ["v0001"]
+    assert store.publish({"m": 2}, {"classes": ["a"]}) == "v0002"
+    (store.paths.versions / "v0003").mkdir()
+    with pytest.raises(ArtifactError, match="incomplete"):
+        store.promote("v0003")
+    assert store.current_name() == "v0002"
+
+
+def test_loading_without_a_model_says_what_to_run(store):
+    with pytest.raises(ArtifactError, match="clipwatch train"):
+        store.load()
+
+
+def test_model_trained_on_another_backbone_is_refused(trained, embedder):
+    _, meta = trained
+    ok = {"embedding_dim": 1280, "num_frames": 8, "input_size": 224}
+    check_compatible(meta, backbone_sha256=embedder.backbone.sha256, **ok)
+    with pytest.raises(ArtifactError, match="backbone sha256"):
+        check_compatible(meta, backbone_sha256="0" * 64, **ok)
+    with pytest.raises(ArtifactError, match="K=16"):
+        check_compatible(meta, backbone_sha256=embedder.backbone.sha256, **{**ok, "num_frames": 16})

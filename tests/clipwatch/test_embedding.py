@@ -1,0 +1,37 @@
+"""One code path turns a clip into a vector, and it gives the same vector every time."""
+
+import numpy as np
+
+from clipwatch.dataset import read_embeddings
+from clipwatch.paths import Paths
+from clipwatch.predictor import Predictor
+
+
+def test_embedding_is_k_frames_mean_pooled(embedder, videos):
+    clip = next(videos.rglob("*.mp4"))
+    result = embedder.embed(clip)
+    frames, _ = embedder.frames(clip)
+    per_frame = embedder.backbone.embed_frames(frames)
+    assert result.vector.shape == (1280,) and result.vector.dtype == np.float32
+    assert result.sampled_frames == 8
+    np.testing.assert_array_equal(result.vector, per_frame.mean(axis=0, dtype=np.float32))
+    assert set(result.timings_ms) == {"decode", "embed"}
+
+
+def test_ref_csv_embedder_and_predictor_agree_bit_for_bit(settings, embedder, videos, trained):
+    """ref_data.csv, /predict (Predictor) and /feedback all see the identical vector."""
+    X, y, _ = read_embeddings(Paths.from_settings(settings).ref_data)
+    clips = sorted(videos.rglob("*.mp4"))
+    predictor = Predictor.load(settings)
+    for row in (0, len(clips) // 2, len(clips) - 1):
+        clip = clips[row]
+        assert y[row] == clip.parent.name
+        direct = embedder.embed(clip).vector
+        served = predictor.predict_path(clip).embedding.vector
+        np.testing.assert_array_equal(X[row], direct)
+        np.testing.assert_array_equal(served, direct)
+
+
+def test_embedding_is_deterministic(embedder, videos):
+    clip = sorted(videos.rglob("*.mp4"))[3]
+    np.testing.assert_array_equal(embedder.embed(clip).vector, embedder.embed(clip).vector)

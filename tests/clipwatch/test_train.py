@@ -1,0 +1,63 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from clipwatch.dataset import embedding_columns, format_vector, read_embeddings
+from clipwatch.errors import DatasetError
+from clipwatch.paths import Paths
+from clipwatch.train import classification_metrics, load_training_data, train
+from tests.conftest import CLIPS_PER_CLASS
+
+
+def test_training_publishes_metadata_with_the_artifact_contract(settings, trained):
+    version, _meta = trained
+    paths = Paths.from_settings(settings)
+    on_disk = json.loads((paths.versions / version / "metadata.json").read_text())
+    assert on_disk["version"] == version
+    assert on_disk["classes"] == ["clap", "jump", "run", "squat", "walk", "wave"]
+    assert on_disk["num_frames"] == 8 and on_disk["input_size"] == 224 and on_disk["embedding_dim"] == 1280
+    assert on_disk["normalisation"]["mean"] == [0.5, 0.5, 0.5]
+    assert len(on_disk["backbone"]["sha256"]) == 64
+    assert on_disk["training"]["rows_ref"] == 6 * CLIPS_PER_CLASS and len(on_disk["training"]["data_sha256"]) == 64
+    m = on_disk["metrics"]
+    assert {"accuracy", "macro_f1", "balanced_accuracy", "per_class_recall", "confusion_matrix"} <= set(m)
+    assert np.asarray(m["confusion_matrix"]).sum() == 6 * CLIPS_PER_CLASS
+    assert (paths.versions / version / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert paths.model.is_file() and paths.confusion_png.is_file()
+
+
+def test_prod_rows_are_added_to_training(settings, trained, tmp_path):
+    paths = Paths.from_settings(settings)
+    X, y, _ = read_embeddings(paths.ref_data)
+    prod = tmp_path / "prod.csv"
+    with open(prod, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([*embedding_columns(1280), "target", "prediction", "timestamp"])
+        for i in range(4):
+            w.writerow([*format_vector(X[i]), y[i], y[i], "2026-01-01T00:00:00Z"])
+    data = load_training_data(paths.ref_data, prod)
+    assert (data.rows_ref, data.rows_prod) == (6 * CLIPS_PER_CLASS, 4)
+    assert data.X.shape == (6 * CLIPS_PER_CLASS + 4, 1280)
+
+
+def test_a_class_with_one_clip_is_named_in_the_error(settings, trained, tmp_path):
+    paths = Paths.from_settings(settings)
+    X, y, _ = read_embeddings(paths.ref_data)
+    ref = tmp_path / "ref.csv"
+    with open(ref, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([*embedding_columns(1280), "target"])
+        for i in range(len(y)):
+            w.writerow([*format_vector(X[i]), "solo" if i == 0 else y[i]])
+    with pytest.raises(DatasetError, match=r"solo \(1\)"):
+        train(settings, ref=ref, use_prod=False)
+
+
+def test_metrics_are_macro_and_per_class():
+    m = classification_metrics(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
+    assert m["accuracy"] == 0.75
+    assert m["per_class_recall"] == {"a": 0.5, "b": 1.0}
+    assert m["confusion_matrix"] == [[1, 1], [0, 2]]
+    assert m["balanced_accuracy"] == 0.75

@@ -1,0 +1,94 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clipwatch.video import ClipError, probe, sample_frames, segment_centres
+from tests.conftest import gradient_frames, write_clip
+
+LIMITS = {"max_pixels": 4096 * 2304, "max_duration_s": 3600.0}
+
+
+def test_segment_centres_are_tsn_centres():
+    assert segment_centres(80, 8).tolist() == [5, 15, 25, 35, 45, 55, 65, 75]
+
+
+def test_segment_centres_repeat_when_clip_is_shorter_than_k():
+    idx = segment_centres(3, 8)
+    assert len(idx) == 8 and idx.max() == 2 and idx.min() == 0
+    assert np.all(np.diff(idx) >= 0)
+
+
+def test_sample_frames_returns_k_frames_in_time_order(tmp_path):
+    clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(80))
+    info = probe(clip, **LIMITS)
+    assert (info.frames, info.width, info.height) == (80, 160, 120)
+    assert info.fps == pytest.approx(25)
+    frames = sample_frames(clip, 8, 224, info)
+    assert frames.shape == (8, 224, 224, 3) and frames.dtype == np.uint8
+    brightness = frames.mean(axis=(1, 2, 3))
+    expected = 255 * segment_centres(80, 8) / 79
+    assert np.allclose(brightness, expected, atol=6)
+
+
+def test_clip_shorter_than_k_is_sampled_with_repetition(tmp_path):
+    clip = write_clip(tmp_path / "three.mp4", gradient_frames(3))
+    frames = sample_frames(clip, 8, 64, probe(clip, **LIMITS))
+    assert frames.shape == (8, 64, 64, 3)
+
+
+def test_pyav_fallback_matches_decord(tmp_path, monkeypatch):
+    import clipwatch.video as video
+
+    clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(40))
+    info = probe(clip, **LIMITS)
+    fast = sample_frames(clip, 8, 224, info)
+    monkeypatch.setattr(video, "decord", None)
+    slow = sample_frames(clip, 8, 224, info)
+    assert slow.shape == fast.shape
+    assert np.abs(slow.astype(int) - fast.astype(int)).mean() < 3
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("empty.mp4", b""),
+        ("random.mp4", bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8))),
+        ("notes.mp4", b"this is a text file, not a video\n" * 20),
+    ],
+)
+def test_unreadable_files_raise_clip_error_naming_the_file(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ClipError, match=name):
+        probe(path, **LIMITS)
+
+
+def test_truncated_clip_is_refused_or_sampled_never_crashes(tmp_path):
+    clip = write_clip(tmp_path / "whole.mp4", gradient_frames(50))
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    with pytest.raises(ClipError, match=r"cut\.mp4"):
+        sample_frames(cut, 8, 64, probe(cut, **LIMITS))
+
+
+def test_declared_frame_size_over_the_limit_is_refused_before_decoding(tmp_path):
+    clip = write_clip(tmp_path / "big.mp4", gradient_frames(5, 480, 640))
+    with pytest.raises(ClipError, match="640x480 exceeds"):
+        probe(clip, max_pixels=320 * 240, max_duration_s=60)
+
+
+def test_audio_only_file_has_no_video_stream(tmp_path):
+    import av
+
+    path = Path(tmp_path / "audio.mp4")
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with pytest.raises(ClipError, match="no video stream"):
+        probe(path, **LIMITS)
