@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml export/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r export/requirements.txt
-	$(BIN)/pip install -q -e ".[export,dev]"
+	$(BIN)/pip install -q -e ".[export,serving,dev]"
 	touch $@
 
 install: $(STAMP)
@@ -28,6 +28,7 @@ artifacts: install
 
 run: artifacts
 	@$(BIN)/clipwatch info
+	@$(BIN)/python scripts/run_local.py
 
 test: install
 	$(BIN)/python -m pytest
@@ -37,6 +38,7 @@ test-fast: install
 
 bench: artifacts
 	$(BIN)/python benchmarks/embedding.py
+	$(BIN)/python benchmarks/serving.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -63,3 +63,18 @@ def table(rows: list[dict], columns: list[str]) -> str:
     sep = "  ".join("-" * w for w in widths)
     body = ["  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths, strict=True)) for r in rows]
     return "\n".join([line, sep, *body])
+
+
+def make_clip(out: Path, size: tuple[int, int], seconds: float, fps: int) -> Path:
+    """A rendered walk clip, scaled to size, as long-GOP H.264."""
+    import cv2
+
+    from clipwatch.synth import ClipSpec, render_clip
+    from clipwatch.synth.generate import encode_h264
+
+    frames, _, _ = render_clip(ClipSpec("walk", 0, 0))
+    frames = list(frames)
+    n = int(seconds * fps)
+    seq = (cv2.resize(frames[i % len(frames)], size, interpolation=cv2.INTER_LINEAR) for i in range(n))
+    encode_h264(seq, fps, size, out)
+    return out

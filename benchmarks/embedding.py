@@ -19,15 +19,13 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_ms, table, write_results
+from common import make_clip, median_ms, table, write_results
 
 from clipwatch.backbone import Backbone
 from clipwatch.embedding import ClipEmbedder
 from clipwatch.paths import Paths
 from clipwatch.preprocess import to_input
 from clipwatch.settings import get_settings
-from clipwatch.synth import ClipSpec, render_clip
-from clipwatch.synth.generate import encode_h264
 from clipwatch.video import segment_centres
 
 GFLOP_PER_FRAME = 0.77  # EfficientNet-Lite0 at 224x224 (multiply-adds x 2)
@@ -38,16 +36,6 @@ def sgemm_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     ms, _ = median_ms(lambda: a @ a, repeats)
     return 2 * n**3 / (ms / 1e3) / 1e9
-
-
-def make_clip(out: Path, size: tuple[int, int], seconds: float, fps: int) -> Path:
-    """A rendered walk clip, scaled to size, as long-GOP H.264."""
-    frames, _, _ = render_clip(ClipSpec("walk", 0, 0))
-    frames = list(frames)
-    n = int(seconds * fps)
-    seq = (cv2.resize(frames[i % len(frames)], size, interpolation=cv2.INTER_LINEAR) for i in range(n))
-    encode_h264(seq, fps, size, out)
-    return out
 
 
 def naive_embed(path: Path, model, k: int, size: int):

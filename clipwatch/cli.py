@@ -138,7 +138,7 @@ def _print_metrics(version: str, meta: dict) -> None:
     m, t = meta["metrics"], meta["training"]
     typer.echo(f"model {version}: {t['rows_ref']} ref + {t['rows_prod']} prod rows, {len(meta['classes'])} classes")
     typer.echo(
-        f"  {m['cv_folds']}-fold CV: accuracy {m['accuracy']:.3f}  macro F1 {m['macro_f1']:.3f}  "
+        f"  {m.get('evaluation', 'CV')}: accuracy {m['accuracy']:.3f}  macro F1 {m['macro_f1']:.3f}  "
         f"balanced accuracy {m['balanced_accuracy']:.3f}"
     )
     typer.echo("  recall per class: " + "  ".join(f"{c} {r:.2f}" for c, r in m["per_class_recall"].items()))
@@ -159,6 +159,42 @@ def predict(paths: Annotated[list[Path], typer.Argument(help="clips to classify"
             failed += 1
             continue
         typer.echo(f"{path}\t{r.label}\t{r.confidence:.3f}\t{r.total_ms:.0f} ms")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("retrain")
+def retrain_cmd() -> None:
+    """One champion/challenger retrain on ref + prod rows now (what the API runs every k feedback rows)."""
+    from clipwatch.retrain import retrain
+
+    o = retrain()
+    typer.echo(
+        f"{o.outcome}: champion {o.champion_version} F1 {o.champion_f1}, challenger F1 {o.challenger_f1}"
+        + (f" -> {o.new_version}" if o.new_version else "")
+        + (f" ({o.reason})" if o.reason else "")
+    )
+    raise typer.Exit(1 if o.outcome == "failed" else 0)
+
+
+@app.command("score")
+def score(
+    paths: Annotated[list[Path], typer.Argument(help="clips or folders (searched recursively)")],
+    api: Annotated[str, typer.Option(help="serving API base URL")] = "http://localhost:8080",
+    out: Annotated[Path | None, typer.Option(help="write results to .csv or .json")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="requests in flight")] = 4,
+    timeout: Annotated[float, typer.Option(help="seconds per request")] = 120.0,
+) -> None:
+    """Score clips through a running serving API, with a progress bar; writes CSV or JSON."""
+    from clipwatch.client import score_paths
+
+    s = get_settings()
+    key = s.api_key.get_secret_value() if s.api_key else None
+    results = score_paths(paths, api=api, concurrency=concurrency, timeout=timeout, api_key=key, out=out)
+    failed = sum(1 for r in results if r["error"])
+    typer.echo(f"{len(results) - failed} scored, {failed} failed" + (f"; results in {out}" if out else ""))
+    if out is None:
+        for r in results:
+            typer.echo(f"{r['file']}\t{r['label'] or 'error: ' + r['error']}\t{r['confidence'] or ''}")
     raise typer.Exit(1 if failed else 0)
 
 

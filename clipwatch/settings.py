@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,33 @@ class Settings(BaseSettings):
     # Guards against hostile or absurd files before any frame is decoded.
     max_frame_pixels: int = Field(4096 * 2304, ge=1)
     max_duration_s: float = Field(3600.0, gt=0)
+
+    # Serving. The issue-named variables (MAX_UPLOAD_MB, RETRAIN_EVERY_K, ...) work with or without the prefix.
+    max_upload_mb: float = Field(200, gt=0, validation_alias=AliasChoices("MAX_UPLOAD_MB", "CLIPWATCH_MAX_UPLOAD_MB"))
+    batch_max_files: int = Field(64, ge=1)
+    max_concurrent_predictions: int = Field(2, ge=1, description="clips embedded at once per process")
+    prediction_cache_size: int = Field(2000, ge=1, description="predictions kept for feedback by id")
+    prediction_ttl_s: float = Field(24 * 3600, gt=0)
+    api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("CLIPWATCH_API_KEY", "API_KEY"))
+    cors_origins: list[str] = Field(default_factory=list)
+    allow_new_classes: bool = Field(
+        False, validation_alias=AliasChoices("ALLOW_NEW_CLASSES", "CLIPWATCH_ALLOW_NEW_CLASSES")
+    )
+    model_poll_s: float = Field(0.5, gt=0, description="how often each process checks for a promoted model")
+    rolling_accuracy_window: int = Field(100, ge=1)
+
+    # Retraining
+    retrain_every_k: int = Field(
+        20, ge=0, validation_alias=AliasChoices("RETRAIN_EVERY_K", "CLIPWATCH_RETRAIN_EVERY_K")
+    )
+    promotion_policy: Literal["if_better", "always"] = Field(
+        "if_better", validation_alias=AliasChoices("PROMOTION_POLICY", "CLIPWATCH_PROMOTION_POLICY")
+    )
+    retrain_mode: Literal["scratch", "warm_start"] = Field(
+        "scratch", validation_alias=AliasChoices("RETRAIN_MODE", "CLIPWATCH_RETRAIN_MODE")
+    )
+    holdout_fraction: float = Field(0.25, gt=0, lt=1, description="share of prod rows held out to compare models")
+    warm_start_trees: int = Field(100, ge=1, description="trees added to the champion in warm_start mode")
 
     seed: int = 0
     n_estimators: int = Field(300, ge=10)

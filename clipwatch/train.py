@@ -100,7 +100,7 @@ def cross_validate(
     folds = min(folds, min(counts.values()))
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     pred = cross_val_predict(make_forest(n_estimators, seed, n_jobs), X, y, cv=cv)
-    return {"cv_folds": folds, **classification_metrics(y, pred, classes)}
+    return {"evaluation": f"{folds}-fold stratified CV", "cv_folds": folds, **classification_metrics(y, pred, classes)}
 
 
 def plot_confusion(cm: list[list[int]], classes: list[str], out: Path, title: str) -> None:
@@ -124,6 +124,40 @@ def plot_confusion(cm: list[list[int]], classes: list[str], out: Path, title: st
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
+
+
+def build_metadata(
+    s: Settings, paths: Paths, classes: list[str], dim: int, model, training: dict, metrics: dict
+) -> dict:
+    """The artifact contract every model version carries (see README, "Artifact contract")."""
+    return {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "classes": classes,
+        "num_frames": s.num_frames,
+        "input_size": s.input_size,
+        "normalisation": {"mean": list(MEAN), "std": list(STD), "scale": "rgb/255"},
+        "embedding_dim": dim,
+        "pooling": "mean",
+        "sampling": "segment-centres",
+        "backbone": {"file": paths.backbone.name, "sha256": file_sha256(paths.backbone)},
+        "training": {
+            "model": type(model).__name__,
+            "n_estimators": int(model.n_estimators),
+            "class_weight": "balanced",
+            "seed": s.seed,
+            **training,
+        },
+        "metrics": metrics,
+        "versions": {"clipwatch": clipwatch.__version__, "sklearn": _sklearn_version()},
+    }
+
+
+def publish_model(paths: Paths, model, metadata: dict, title: str) -> str:
+    """Publish a fitted model with its metadata and confusion-matrix plot; returns the version."""
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / CONFUSION_FILE
+        plot_confusion(metadata["metrics"]["confusion_matrix"], metadata["classes"], png, title)
+        return ArtifactStore(paths).publish(model, metadata, {CONFUSION_FILE: png})
 
 
 def train(
@@ -151,40 +185,17 @@ def train(
     model = make_forest(s.n_estimators, s.seed, s.train_jobs).fit(data.X, data.y)
     fit_s = time.perf_counter() - t0 - cv_s
 
-    metadata = {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "classes": classes,
-        "num_frames": s.num_frames,
-        "input_size": s.input_size,
-        "normalisation": {"mean": list(MEAN), "std": list(STD), "scale": "rgb/255"},
-        "embedding_dim": int(data.X.shape[1]),
-        "pooling": "mean",
-        "sampling": "segment-centres",
-        "backbone": {"file": paths.backbone.name, "sha256": file_sha256(paths.backbone)},
-        "training": {
-            "rows_ref": data.rows_ref,
-            "rows_prod": data.rows_prod,
-            "data_sha256": data.sha256,
-            "class_counts": {c: int((data.y == c).sum()) for c in classes},
-            "model": "RandomForestClassifier",
-            "n_estimators": s.n_estimators,
-            "class_weight": "balanced",
-            "seed": s.seed,
-            "cv_seconds": round(cv_s, 2),
-            "fit_seconds": round(fit_s, 2),
-        },
-        "metrics": metrics,
-        "versions": {"clipwatch": clipwatch.__version__, "sklearn": _sklearn_version()},
+    training = {
+        "rows_ref": data.rows_ref,
+        "rows_prod": data.rows_prod,
+        "data_sha256": data.sha256,
+        "class_counts": {c: int((data.y == c).sum()) for c in classes},
+        "cv_seconds": round(cv_s, 2),
+        "fit_seconds": round(fit_s, 2),
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        png = Path(tmp) / CONFUSION_FILE
-        plot_confusion(
-            metrics["confusion_matrix"],
-            classes,
-            png,
-            f"{metrics['cv_folds']}-fold CV, macro F1 {metrics['macro_f1']:.3f}",
-        )
-        version = ArtifactStore(paths).publish(model, metadata, {CONFUSION_FILE: png})
+    metadata = build_metadata(s, paths, classes, int(data.X.shape[1]), model, training, metrics)
+    title = f"{metrics['cv_folds']}-fold CV, macro F1 {metrics['macro_f1']:.3f}"
+    version = publish_model(paths, model, metadata, title)
     metadata["version"] = version
     return version, metadata
 

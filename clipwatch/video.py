@@ -69,13 +69,15 @@ def probe(path: str | Path, *, max_pixels: int, max_duration_s: float) -> VideoI
     except ClipError:
         raise
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, IndexError) as exc:
-        raise ClipError(f"{name}: not a readable video ({_reason(exc)})") from exc
+        raise ClipError(f"{name}: not a readable video ({_reason(exc, path)})") from exc
     if width <= 0 or height <= 0:
         raise ClipError(f"{name}: video stream has no frame size")
     if width * height > max_pixels:
         raise ClipError(f"{name}: frame size {width}x{height} exceeds the limit of {max_pixels} pixels")
     if duration > max_duration_s:
         raise ClipError(f"{name}: duration {duration:.0f} s exceeds the limit of {max_duration_s:.0f} s")
+    if frames <= 0 and duration <= 0:
+        raise ClipError(f"{name}: video has no frames")
     if frames <= 0 and fps > 0 and duration > 0:
         frames = round(duration * fps)
     return VideoInfo(frames, fps, width, height, duration, codec)
@@ -109,6 +111,7 @@ def _sample_pyav(path: str | Path, k: int, size: int, info: VideoInfo) -> np.nda
     name = Path(path).name
     picked: dict[int, np.ndarray] = {}
     last: np.ndarray | None = None
+    n = decoded = 0
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             n = info.frames or _count_packets(container)
@@ -119,6 +122,7 @@ def _sample_pyav(path: str | Path, k: int, size: int, info: VideoInfo) -> np.nda
             for i, frame in enumerate(container.decode(video=0)):
                 if i > wanted[-1]:
                     break
+                decoded = i + 1
                 if i in wanted_set:
                     last = frame.to_ndarray(width=size, height=size, format="rgb24")
                     picked[i] = last
@@ -126,9 +130,11 @@ def _sample_pyav(path: str | Path, k: int, size: int, info: VideoInfo) -> np.nda
         raise
     except (av.error.FFmpegError, ValueError) as exc:
         if not picked:
-            raise ClipError(f"{name}: cannot decode video ({_reason(exc)})") from exc
+            raise ClipError(f"{name}: cannot decode video ({_reason(exc, path)})") from exc
     if last is None:
         raise ClipError(f"{name}: video has no decodable frames")
+    if len(picked) < len(wanted_set) and decoded < 0.9 * n:
+        raise ClipError(f"{name}: truncated or corrupt: the header declares {n} frames, only {decoded} decode")
     # A header that over-counts frames leaves the tail indices unmet: reuse the last frame.
     return np.stack([picked.get(int(i), last) for i in wanted])
 
@@ -139,6 +145,8 @@ def _count_packets(container) -> int:
     return count
 
 
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def _reason(exc: Exception, path: str | Path) -> str:
+    """FFmpeg's words for what went wrong, without the file's path (a server's temp path must not leak)."""
+    text = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
+    text = text.splitlines()[0].replace(str(path), Path(path).name)
     return text[:160]

@@ -39,3 +39,15 @@ def test_probabilities_cover_every_class_and_sum_to_one(settings, trained, video
 
 def meta_classes(trained) -> list[str]:
     return trained[1]["classes"]
+
+
+def test_fast_forest_probabilities_equal_sklearns(settings, trained):
+    from clipwatch.artifacts import ArtifactStore
+    from clipwatch.dataset import read_embeddings
+    from clipwatch.paths import Paths
+    from clipwatch.predictor import forest_proba
+
+    paths = Paths.from_settings(settings)
+    model = ArtifactStore(paths).load().model
+    X, _, _ = read_embeddings(paths.ref_data)
+    np.testing.assert_array_equal(forest_proba(model, X[:7]), model.predict_proba(X[:7]))

@@ -1,0 +1,224 @@
+"""Load run against a live serving API on loopback (a private copy of the artifacts).
+
+/predict p50/p95 at concurrency 1 and 4 for a 3 s 320x240 H.264 clip, requests/s,
+errors, the server's overhead over calling the pipeline in-process, and the
+longest /predict latency while a retrain and hot swap happen.
+Writes benchmarks/results/serving.json and prints a table. Run: make bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import make_clip, median_ms, table, write_results
+
+from clipwatch.paths import Paths
+from clipwatch.predictor import Predictor
+from clipwatch.settings import PROJECT_ROOT, Settings, get_settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data: Path, artifacts: Path, **env) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "CLIPWATCH_DATA_DIR": str(data),
+        "CLIPWATCH_ARTIFACTS_DIR": str(artifacts),
+        **{k: str(v) for k, v in env.items()},
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api:app",
+            "--app-dir",
+            str(PROJECT_ROOT / "serving"),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def load(url: str, clip: bytes, n: int, concurrency: int) -> dict:
+    client = httpx.Client(base_url=url, timeout=120)  # keep-alive, as a real client would
+
+    def one(_):
+        t = time.perf_counter()
+        r = client.post("/predict", files={"file": ("c.mp4", clip, "video/mp4")})
+        return (time.perf_counter() - t) * 1e3, r.status_code
+
+    with client, ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(concurrency)))  # warm-up
+        t0 = time.perf_counter()
+        results = list(pool.map(one, range(n)))
+        wall = time.perf_counter() - t0
+    lat = np.array([r[0] for r in results])
+    return {
+        "concurrency": concurrency,
+        "requests": n,
+        "errors": int(sum(r[1] != 200 for r in results)),
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p95_ms": float(np.percentile(lat, 95)),
+        "max_ms": float(lat.max()),
+        "rps": n / wall,
+    }
+
+
+def retrain_under_load(url: str, clip: bytes, k: int) -> dict:
+    """Predict continuously at concurrency 2 while k feedbacks trigger a retrain and promotion."""
+    stop = time.perf_counter() + 600
+    latencies: list[float] = []
+    errors = 0
+    done = {"flag": False}
+
+    def predictor_loop():
+        nonlocal errors
+        while not done["flag"] and time.perf_counter() < stop:
+            t = time.perf_counter()
+            r = httpx.post(f"{url}/predict", files={"file": ("c.mp4", clip, "video/mp4")}, timeout=120)
+            latencies.append((time.perf_counter() - t) * 1e3)
+            errors += r.status_code != 200
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(predictor_loop) for _ in range(2)]
+        v0 = httpx.get(f"{url}/model", timeout=30).json()["version"]
+        t0 = time.perf_counter()
+        for _ in range(k):
+            pid = httpx.post(f"{url}/predict", files={"file": ("c.mp4", clip)}, timeout=120).json()["prediction_id"]
+            httpx.post(f"{url}/feedback", json={"prediction_id": pid, "target": "walk"}, timeout=60)
+        while httpx.get(f"{url}/model", timeout=30).json()["version"] == v0 and time.perf_counter() - t0 < 300:
+            time.sleep(0.2)
+        swap_s = time.perf_counter() - t0
+        time.sleep(1)
+        done["flag"] = True
+        for f in futures:
+            f.result()
+    model = httpx.get(f"{url}/model", timeout=30).json()
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "max_ms": float(max(latencies)),
+        "p50_ms": float(np.median(latencies)),
+        "seconds_to_swap": swap_s,
+        "new_version": model["version"],
+        "retrain_s": model["history"][-1]["duration_s"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=40)
+    args = parser.parse_args()
+
+    src = Paths.from_settings(get_settings())
+    tmp = Path(tempfile.mkdtemp(prefix="clipwatch-bench-serving-"))
+    data, artifacts = tmp / "data", tmp / "artifacts"
+    shutil.copytree(src.artifacts_dir, artifacts, ignore=shutil.ignore_patterns("*.int8.onnx"))
+    data.mkdir()
+    shutil.copy(src.ref_data, data / "ref_data.csv")
+    clip_path = make_clip(tmp / "clip.mp4", (320, 240), 3, 25)
+    clip = clip_path.read_bytes()
+
+    predictor = Predictor.load(Settings(data_dir=data, artifacts_dir=artifacts))
+    inproc, _ = median_ms(lambda: predictor.predict_path(clip_path), 15, warmup=2)
+
+    proc, url = start_server(data, artifacts, RETRAIN_EVERY_K=0)
+    try:
+        c1 = load(url, clip, args.requests, 1)
+        c4 = load(url, clip, args.requests * 2, 4)
+    finally:
+        proc.terminate()
+        proc.wait()
+    proc, url = start_server(data, artifacts, RETRAIN_EVERY_K=10, PROMOTION_POLICY="always")
+    try:
+        swap = retrain_under_load(url, clip, 10)
+    finally:
+        proc.terminate()
+        proc.wait()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    overhead = (c1["p50_ms"] - inproc) / inproc
+    rows = [
+        {
+            "run": f"concurrency {r['concurrency']}",
+            "requests": r["requests"],
+            "errors": r["errors"],
+            "p50 ms": f"{r['p50_ms']:.0f}",
+            "p95 ms": f"{r['p95_ms']:.0f}",
+            "req/s": f"{r['rps']:.2f}",
+        }
+        for r in (c1, c4)
+    ]
+    rows.append(
+        {
+            "run": "during retrain+swap",
+            "requests": swap["requests"],
+            "errors": swap["errors"],
+            "p50 ms": f"{swap['p50_ms']:.0f}",
+            "p95 ms": f"max {swap['max_ms']:.0f}",
+            "req/s": "",
+        }
+    )
+    targets = {
+        "server overhead at concurrency 1 <= 15%": overhead <= 0.15,
+        "zero errors": c1["errors"] == c4["errors"] == swap["errors"] == 0,
+    }
+    out = write_results(
+        "serving",
+        {
+            "clip": "320x240 H.264 3 s 25 fps",
+            "in_process_p50_ms": inproc,
+            "server_overhead_c1": overhead,
+            "concurrency_1": c1,
+            "concurrency_4": c4,
+            "retrain_under_load": swap,
+            "targets_met": targets,
+        },
+    )
+    print(table(rows, ["run", "requests", "errors", "p50 ms", "p95 ms", "req/s"]))
+    print(f"\nin-process p50 {inproc:.0f} ms; server overhead at concurrency 1: {100 * overhead:+.1f}%")
+    print(
+        f"retrain + hot swap under load: {swap['seconds_to_swap']:.1f} s to {swap['new_version']}, "
+        f"longest /predict {swap['max_ms']:.0f} ms, {swap['errors']} errors"
+    )
+    for t, ok in targets.items():
+        print(f"target {t}: {'met' if ok else 'NOT met'}")
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()

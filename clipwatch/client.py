@@ -1,0 +1,102 @@
+"""HTTP client side of the serving API: scoring folders of clips."""
+
+from __future__ import annotations
+
+import csv
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from clipwatch.errors import ClipwatchError
+from clipwatch.paths import VIDEO_EXTENSIONS
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ClipwatchError(f"{p}: no such file or folder")
+    return files
+
+
+def score_paths(
+    paths: list[Path],
+    *,
+    api: str,
+    concurrency: int = 4,
+    timeout: float = 120.0,
+    api_key: str | None = None,
+    out: Path | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """POST each clip to /predict with bounded concurrency. One row per clip, errors included."""
+    from tqdm import tqdm
+
+    files = expand(paths)
+    if not files:
+        raise ClipwatchError("no clips to score")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=api.rstrip("/"), timeout=timeout, headers=headers) as client:
+        try:
+            client.get("/health").raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ClipwatchError(f"serving API not reachable at {api}: {exc}") from exc
+
+        def one(path: Path) -> dict:
+            row = {
+                "file": str(path),
+                "label": None,
+                "confidence": None,
+                "model_version": None,
+                "prediction_id": None,
+                "error": None,
+            }
+            try:
+                with open(path, "rb") as fh:
+                    r = client.post("/predict", files={"file": (path.name, fh, "application/octet-stream")})
+                if r.status_code == 200:
+                    body = r.json()
+                    row.update({k: body[k] for k in ("label", "confidence", "model_version", "prediction_id")})
+                else:
+                    row["error"] = f"HTTP {r.status_code}: {_detail(r)}"
+            except httpx.HTTPError as exc:
+                row["error"] = f"{type(exc).__name__}: {exc}"
+            return row
+
+        with ThreadPoolExecutor(concurrency) as pool:
+            results = list(
+                tqdm(
+                    pool.map(one, files),
+                    total=len(files),
+                    desc="scoring",
+                    unit="clip",
+                    disable=None if progress else True,
+                )
+            )
+    if out is not None:
+        write_results(results, out)
+    return results
+
+
+def _detail(r: httpx.Response) -> str:
+    try:
+        return str(r.json().get("detail", r.text))[:300]
+    except ValueError:
+        return r.text[:300]
+
+
+def write_results(results: list[dict], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps(results, indent=2))
+        return
+    with open(out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(results[0]))
+        writer.writeheader()
+        writer.writerows(results)

@@ -1,0 +1,160 @@
+"""prod_data.csv: the append-only store of labelled production clips.
+
+Columns: emb_1..emb_D, target, prediction, then metadata (timestamp,
+prediction_id, model_version, confidence). Several processes may append at
+once: an exclusive flock serialises them, each row goes out in one write, and
+the file is fsynced before an append returns, so an acknowledged row survives
+a crash. A row torn by a crash mid-write (never acknowledged) is cut off by
+the next append, so the file always parses.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from clipwatch.dataset import PREDICTION, TARGET, embedding_columns, format_vector
+from clipwatch.errors import ClipwatchError
+
+META_COLUMNS = ("timestamp", "prediction_id", "model_version", "confidence")
+
+
+class StorageFullError(ClipwatchError):
+    """The data volume has no room: nothing was written."""
+
+
+@dataclass
+class FeedbackRow:
+    vector: np.ndarray
+    target: str
+    prediction: str
+    prediction_id: str = ""
+    model_version: str = ""
+    confidence: float | None = None
+
+
+@dataclass
+class AppendResult:
+    rows_before: int
+    rows: int
+
+
+class FeedbackStore:
+    def __init__(self, path: str | Path, dim: int):
+        self.path = Path(path)
+        self.dim = dim
+        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
+        self.columns = [*embedding_columns(dim), TARGET, PREDICTION, *META_COLUMNS]
+        self._count_cache: tuple[int, int] | None = None  # (file size, data rows)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def count(self) -> int:
+        with self._locked():
+            return self._count_rows()
+
+    def append(self, rows: list[FeedbackRow]) -> AppendResult:
+        """Append rows durably; returns the row count before and after."""
+        for r in rows:
+            if len(r.vector) != self.dim:
+                raise ValueError(f"embedding has {len(r.vector)} values, the store expects {self.dim}")
+        payload = self._encode(rows)
+        with self._locked():
+            self._repair_tail()
+            before = self._count_rows()
+            header = "" if self.path.exists() and self.path.stat().st_size else self._header()
+            data = (header + payload).encode()
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            size_before = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(data):
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)
+            except OSError as exc:
+                # Leave no partial row behind (e.g. ENOSPC half-way through).
+                os.ftruncate(fd, size_before)
+                os.fsync(fd)
+                if exc.errno in (28, 122):  # ENOSPC, EDQUOT
+                    raise StorageFullError(f"no space left to store feedback in {self.path.parent}") from exc
+                raise
+            finally:
+                os.close(fd)
+            after = before + len(rows)
+            self._count_cache = (self.path.stat().st_size, after)
+            return AppendResult(before, after)
+
+    def _header(self) -> str:
+        return ",".join(self.columns) + "\n"
+
+    def _encode(self, rows: list[FeedbackRow]) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        for r in rows:
+            conf = "" if r.confidence is None else f"{r.confidence:.6f}"
+            writer.writerow(
+                [*format_vector(r.vector), r.target, r.prediction, now, r.prediction_id, r.model_version, conf]
+            )
+        return buf.getvalue()
+
+    def _repair_tail(self) -> None:
+        """Cut a torn last line (a crash mid-append). Only unacknowledged bytes are dropped."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+            pos = size
+            while pos > 0:
+                step = min(1 << 16, pos)
+                fh.seek(pos - step)
+                chunk = fh.read(step)
+                nl = chunk.rfind(b"\n")
+                if nl >= 0:
+                    fh.truncate(pos - step + nl + 1)
+                    break
+                pos -= step
+            else:
+                fh.truncate(0)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._count_cache = None
+
+    def _count_rows(self) -> int:
+        if not self.path.exists():
+            return 0
+        size = self.path.stat().st_size
+        cached = self._count_cache
+        if cached and cached[0] == size:
+            return cached[1]
+        # Count newlines from where we last counted (appends only ever grow the file).
+        start, rows = cached if cached and cached[0] < size else (0, -1)
+        with open(self.path, "rb") as fh:
+            fh.seek(start)
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                rows += block.count(b"\n")
+        rows = max(rows, 0)
+        self._count_cache = (size, rows)
+        return rows

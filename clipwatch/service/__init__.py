@@ -1,0 +1,1 @@
+"""The serving API's internals; `serving/api.py` is the entry point."""

@@ -1,0 +1,67 @@
+"""Prometheus metrics of the serving API (per process; multiprocess mode when PROMETHEUS_MULTIPROCESS_DIR is set)."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("clipwatch_requests", "HTTP requests", ["endpoint", "method", "status"], registry=r)
+        self.latency = Histogram(
+            "clipwatch_request_duration_seconds", "request latency", ["endpoint"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.stage = Histogram(
+            "clipwatch_stage_duration_seconds", "pipeline stage latency", ["stage"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.predictions = Counter("clipwatch_predictions", "predictions by label", ["label"], registry=r)
+        self.confidence = Histogram(
+            "clipwatch_prediction_confidence",
+            "confidence of predictions",
+            buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
+            registry=r,
+        )
+        self.feedback = Counter("clipwatch_feedback", "feedback rows appended", registry=r)
+        self.feedback_rows = Gauge("clipwatch_feedback_rows", "rows in prod_data.csv", registry=r)
+        self.retrains = Counter("clipwatch_retrains", "retrains by outcome", ["outcome"], registry=r)
+        self.retrain_duration = Histogram(
+            "clipwatch_retrain_duration_seconds",
+            "retrain duration",
+            buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+            registry=r,
+        )
+        self.model_version = Gauge("clipwatch_model_version", "number of the live model version", registry=r)
+        self.rolling_accuracy = Gauge(
+            "clipwatch_rolling_accuracy", "share of recent feedback rows where the prediction was right", registry=r
+        )
+        self._recent: deque[bool] = deque(maxlen=100)
+
+    def set_window(self, n: int) -> None:
+        self._recent = deque(self._recent, maxlen=n)
+
+    def record_feedback(self, correct: bool) -> None:
+        self._recent.append(correct)
+        self.rolling_accuracy.set(sum(self._recent) / len(self._recent))
+
+    def render(self) -> tuple[bytes, str]:
+        if "PROMETHEUS_MULTIPROCESS_DIR" in os.environ:
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

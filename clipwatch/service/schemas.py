@@ -1,0 +1,88 @@
+"""Request and response bodies of the serving API (they make /docs useful)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class VideoMeta(BaseModel):
+    frames: int
+    fps: float
+    width: int
+    height: int
+    duration_s: float
+    sampled_frames: int
+
+
+class Timings(BaseModel):
+    decode: float
+    embed: float
+    classify: float
+    total: float
+
+
+class PredictResponse(BaseModel):
+    prediction_id: str = Field(description="pass to /feedback to label this clip without re-uploading it")
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    model_version: str
+    timings_ms: Timings
+    video: VideoMeta
+
+
+class BatchItem(BaseModel):
+    index: int
+    filename: str
+    ok: bool
+    prediction: PredictResponse | None = None
+    error: str | None = None
+
+
+class BatchResponse(BaseModel):
+    items: list[BatchItem]
+    succeeded: int
+    failed: int
+    total_ms: float
+
+
+class FeedbackRequest(BaseModel):
+    prediction_id: str = Field(min_length=1, max_length=64)
+    target: str = Field(min_length=1, max_length=64)
+
+
+class FeedbackResponse(BaseModel):
+    rows: int = Field(description="rows in prod_data.csv after this one")
+    retrain_triggered: bool
+    retrain_every_k: int
+    prediction: str
+    model_version: str
+
+
+class RetrainState(BaseModel):
+    running: bool
+    pending: int
+    completed: int
+    last: dict | None
+
+
+class ModelResponse(BaseModel):
+    version: str
+    classes: list[str]
+    metrics: dict
+    created_at: str | None
+    training: dict
+    versions: list[str]
+    history: list[dict]
+    retrain: RetrainState
+    retrain_every_k: int
+    policy: str
+    mode: str
+
+
+class RollbackRequest(BaseModel):
+    version: str | None = Field(None, description="version to make current; default: the one before the live one")
+
+
+class ErrorResponse(BaseModel):
+    detail: str

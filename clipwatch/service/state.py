@@ -1,0 +1,211 @@
+"""Long-lived serving state: the live model (hot-swapped), recent predictions, the retrain worker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import re
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from clipwatch.artifacts import ArtifactStore
+from clipwatch.embedding import ClipEmbedder
+from clipwatch.errors import ArtifactError
+from clipwatch.paths import Paths
+from clipwatch.predictor import Predictor
+from clipwatch.retrain import RetrainOutcome, retrain
+from clipwatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PREDICTION_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class ModelHolder:
+    """The live Predictor. Swapped whole under a lock, so a request sees one model or the other."""
+
+    def __init__(self, settings: Settings, on_swap=None):
+        self.settings = settings
+        self.paths = Paths.from_settings(settings)
+        self.store = ArtifactStore(self.paths)
+        self._lock = threading.Lock()
+        self._predictor: Predictor | None = None
+        self._embedder: ClipEmbedder | None = None
+        self.error: str | None = None
+        self._on_swap = on_swap
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def predictor(self) -> Predictor | None:
+        with self._lock:
+            return self._predictor
+
+    def reload(self) -> bool:
+        """Load CURRENT if it differs from the live version. True when a new model went live."""
+        name = self.store.current_name()
+        live = self.predictor
+        if name is None:
+            self.error = f"no trained model in {self.paths.artifacts_dir}: run `make run` or `clipwatch bootstrap`"
+            return False
+        if live is not None and live.version.name == name:
+            return False
+        try:
+            if self._embedder is None:
+                self._embedder = ClipEmbedder.from_settings(self.settings)
+            predictor = Predictor(self._embedder, self.store.load(name))
+        except ArtifactError as exc:
+            self.error = str(exc)
+            log.error("model %s not loaded: %s", name, exc)
+            return False
+        with self._lock:
+            self._predictor = predictor
+        self.error = None
+        log.info("model %s is live", name)
+        if self._on_swap:
+            self._on_swap(predictor)
+        return True
+
+    def start_watching(self) -> None:
+        def loop():
+            while not self._stop.wait(self.settings.model_poll_s):
+                try:
+                    self.reload()
+                except Exception:  # never let the watcher die
+                    log.exception("model watcher")
+
+        self._thread = threading.Thread(target=loop, name="model-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+
+@dataclass
+class CachedPrediction:
+    vector: np.ndarray
+    label: str
+    confidence: float
+    model_version: str
+    created: float
+
+
+class PredictionCache:
+    """Recent predictions by id: a bounded in-memory LRU in front of a bounded directory.
+
+    The directory (on the data volume) lets feedback for a prediction made by
+    another worker or replica find its vector.
+    """
+
+    def __init__(self, directory: Path, max_items: int, ttl_s: float):
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.max_items = max_items
+        self.ttl_s = ttl_s
+        self._mem: OrderedDict[str, CachedPrediction] = OrderedDict()
+        self._lock = threading.Lock()
+        self._puts = 0
+
+    def put(self, pid: str, item: CachedPrediction) -> None:
+        with self._lock:
+            self._mem[pid] = item
+            self._mem.move_to_end(pid)
+            while len(self._mem) > self.max_items:
+                self._mem.popitem(last=False)
+            self._puts += 1
+            prune = self._puts % 100 == 0
+        meta = {"label": item.label, "confidence": item.confidence, "model_version": item.model_version}
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, vector=item.vector, meta=np.array(json.dumps(meta)))
+            os.replace(tmp, self.dir / f"{pid}.npz")
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)  # a full disk must not fail the prediction
+            log.warning("prediction cache: could not spill %s to disk", pid)
+        if prune:
+            self._prune()
+
+    def get(self, pid: str) -> CachedPrediction | None:
+        if not PREDICTION_ID.match(pid):
+            return None
+        with self._lock:
+            item = self._mem.get(pid)
+        if item is None:
+            path = self.dir / f"{pid}.npz"
+            try:
+                with np.load(path) as z:
+                    meta = json.loads(str(z["meta"]))
+                    item = CachedPrediction(
+                        z["vector"], meta["label"], meta["confidence"], meta["model_version"], path.stat().st_mtime
+                    )
+            except (OSError, ValueError, KeyError):
+                return None
+        if time.time() - item.created > self.ttl_s:
+            return None
+        return item
+
+    def _prune(self) -> None:
+        try:
+            entries = sorted(self.dir.glob("*.npz"), key=lambda p: p.stat().st_mtime)
+        except OSError:
+            return
+        now = time.time()
+        for i, p in enumerate(entries):
+            try:
+                if i < len(entries) - self.max_items or now - p.stat().st_mtime > self.ttl_s:
+                    p.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+
+class RetrainWorker:
+    """Runs retrains one after another in a background thread; every trigger gets its own run."""
+
+    def __init__(self, settings: Settings, on_done=None):
+        self.settings = settings
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._on_done = on_done
+        self.running = False
+        self.last: RetrainOutcome | None = None
+        self.completed = 0
+        self._thread = threading.Thread(target=self._loop, name="retrain-worker", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def submit(self, trigger_rows: int) -> None:
+        self._queue.put(trigger_rows)
+
+    def _loop(self) -> None:
+        while True:
+            rows = self._queue.get()
+            if rows is None:
+                return
+            self.running = True
+            try:
+                self.last = retrain(self.settings, trigger_rows=rows)
+                if self._on_done:
+                    self._on_done(self.last)
+            except Exception:
+                log.exception("retrain worker")
+            finally:
+                self.running = False
+                self.completed += 1
+
+    def stop(self, timeout: float = 0) -> None:
+        self._queue.put(None)
+        if timeout:
+            self._thread.join(timeout)

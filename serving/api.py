@@ -1,0 +1,8 @@
+"""Serving API entry point: `uvicorn api:app --app-dir serving --port 8080`.
+
+All logic lives in clipwatch.service; settings come from the environment (see README).
+"""
+
+from clipwatch.service.app import create_app
+
+app = create_app()

@@ -1,0 +1,142 @@
+"""Serving fixtures: a private copy of the trained artifacts per test, an in-process client, a live server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from clipwatch.paths import Paths
+from clipwatch.settings import PROJECT_ROOT, Settings
+
+
+@pytest.fixture
+def make_settings(settings, trained, tmp_path):
+    """Settings over a fresh copy of the session's trained artifacts and ref_data.csv."""
+
+    def make(**overrides) -> Settings:
+        src = Paths.from_settings(settings)
+        data, artifacts = tmp_path / "data", tmp_path / "artifacts"
+        if not artifacts.exists():
+            shutil.copytree(src.artifacts_dir, artifacts)
+            data.mkdir()
+            shutil.copy(src.ref_data, data / "ref_data.csv")
+        base = {"data_dir": data, "artifacts_dir": artifacts, "n_estimators": 50, "cv_folds": 3, "_env_file": None}
+        return Settings(**{**base, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def client_for(make_settings):
+    """client_for(**settings) -> a TestClient with the app's lifespan running."""
+    from clipwatch.service.app import create_app
+
+    clients = []
+
+    def make(**overrides) -> TestClient:
+        c = TestClient(create_app(make_settings(**overrides)))
+        c.__enter__()
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(client_for) -> TestClient:
+    return client_for()
+
+
+def clip_bytes(videos: Path, action: str = "walk", i: int = 0) -> bytes:
+    return sorted((videos / action).glob("*.mp4"))[i].read_bytes()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, settings: Settings, workers: int = 1, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = settings
+        self.env = {
+            **os.environ,
+            "CLIPWATCH_DATA_DIR": str(settings.data_dir),
+            "CLIPWATCH_ARTIFACTS_DIR": str(settings.artifacts_dir),
+            "CLIPWATCH_N_ESTIMATORS": str(settings.n_estimators),
+            "RETRAIN_EVERY_K": str(settings.retrain_every_k),
+            **(env or {}),
+        }
+        self.workers = workers
+        self.proc: subprocess.Popen | None = None
+        self.log = Path(settings.data_dir) / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 60) -> LiveServer:
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api:app",
+            "--app-dir",
+            str(PROJECT_ROOT / "serving"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
+        with open(self.log, "w") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.3)
+        raise RuntimeError(f"server did not become ready:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def live_server(make_settings):
+    servers: list[LiveServer] = []
+
+    def start(workers: int = 1, env: dict | None = None, **overrides) -> LiveServer:
+        server = LiveServer(make_settings(**overrides), workers, env).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()

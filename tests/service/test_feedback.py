@@ -1,0 +1,123 @@
+"""/feedback: by prediction id or by upload, validation, and the retrain it triggers."""
+
+import time
+
+import numpy as np
+import pytest
+
+from clipwatch.dataset import read_embeddings
+from clipwatch.embedding import ClipEmbedder
+from tests.service.conftest import clip_bytes
+
+
+def predict(client, videos, action="walk", i=0):
+    r = client.post("/predict", files={"file": ("c.mp4", clip_bytes(videos, action, i))})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait_for(cond, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_feedback_by_prediction_id_stores_the_exact_vector(client, videos, settings):
+    p = predict(client, videos, "wave")
+    r = client.post("/feedback", json={"prediction_id": p["prediction_id"], "target": "wave"})
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == 1 and r.json()["retrain_triggered"] is False
+    service = client.app.state.service
+    X, y, df = read_embeddings(service.paths.prod_data)
+    assert y.tolist() == ["wave"] and df["prediction"].tolist() == [p["label"]]
+    assert df["prediction_id"].tolist() == [p["prediction_id"]]
+    assert df["model_version"].tolist() == [p["model_version"]]
+    # Same function, same vector: what build-ref would write for this clip.
+    clip = sorted((videos / "wave").glob("*.mp4"))[0]
+    np.testing.assert_array_equal(X[0], ClipEmbedder.from_settings(settings).embed(clip).vector)
+
+
+def test_feedback_by_upload_matches_the_seed_form(client, videos):
+    data = clip_bytes(videos, "clap")
+    r = client.post("/feedback", files={"file": ("c.mp4", data)}, data={"target": "clap", "prediction": "wave"})
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == 1 and r.json()["prediction"] == "wave"
+    _, y, df = read_embeddings(client.app.state.service.paths.prod_data)
+    assert y.tolist() == ["clap"] and df["prediction"].tolist() == ["wave"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        ({"prediction_id": "0" * 32, "target": "walk"}, 404, "unknown or expired"),
+        ({"prediction_id": "../../etc/passwd", "target": "walk"}, 404, "unknown or expired"),
+        ({"prediction_id": "PID", "target": "moonwalk"}, 422, "known classes: clap, jump"),
+        ({"target": "walk"}, 422, "prediction_id"),
+        ({"prediction_id": "PID"}, 422, "target"),
+    ],
+)
+def test_bad_feedback_is_refused_and_writes_nothing(client, videos, body, status, reason):
+    pid = predict(client, videos)["prediction_id"]
+    body = {k: (pid if v == "PID" else v) for k, v in body.items()}
+    r = client.post("/feedback", json=body)
+    assert r.status_code == status, r.text
+    assert reason in r.json()["detail"]
+    assert not client.app.state.service.paths.prod_data.exists()
+
+
+def test_feedback_upload_without_target_or_file_is_422(client, videos):
+    r = client.post("/feedback", files={"file": ("c.mp4", clip_bytes(videos))})
+    assert r.status_code == 422 and "target" in r.json()["detail"]
+    r = client.post("/feedback", data={"target": "walk"}, files={"x": ("c.mp4", b"")})
+    assert r.status_code == 422 and "missing clip" in r.json()["detail"]
+    assert not client.app.state.service.paths.prod_data.exists()
+
+
+def test_new_classes_only_when_allowed(client_for, videos):
+    client = client_for(allow_new_classes=True)
+    pid = predict(client, videos)["prediction_id"]
+    assert client.post("/feedback", json={"prediction_id": pid, "target": "moonwalk"}).status_code == 200
+    r = client.post("/feedback", json={"prediction_id": pid, "target": "bad\nname"})
+    assert r.status_code == 422
+
+
+def test_kth_feedback_triggers_a_background_retrain_and_a_hot_swap(client_for, videos):
+    client = client_for(retrain_every_k=4, promotion_policy="always")
+    v0 = client.get("/model").json()["version"]
+    actions = ["walk", "run", "clap", "wave"]
+    responses = []
+    for i, action in enumerate(actions):
+        pid = predict(client, videos, action, i)["prediction_id"]
+        responses.append(client.post("/feedback", json={"prediction_id": pid, "target": action}).json())
+    assert [r["retrain_triggered"] for r in responses] == [False, False, False, True]
+    # /predict keeps answering while the retrain runs.
+    assert predict(client, videos)["label"]
+    assert wait_for(lambda: client.get("/model").json()["retrain"]["completed"] == 1)
+    model = client.get("/model").json()
+    entry = model["history"][-1]
+    assert entry["outcome"] == "promoted" and entry["trigger_rows"] == 4
+    assert entry["champion_version"] == v0 and entry["new_version"] == model["version"] != v0
+    assert entry["champion_f1"] is not None and entry["challenger_f1"] is not None
+    assert model["training"]["rows_prod"] + model["training"]["rows_holdout"] == 4
+    assert predict(client, videos)["model_version"] == model["version"]
+    metrics = client.get("/metrics").text
+    assert 'clipwatch_retrains_total{outcome="promoted"} 1.0' in metrics
+
+
+def test_if_better_policy_keeps_a_worse_challenger(client_for, videos):
+    # Feedback that contradicts the clips (every clip labelled 'jump') makes a challenger that can't
+    # beat the champion on held-out rows labelled the same way, or it can: either way the scores are recorded.
+    client = client_for(retrain_every_k=4, promotion_policy="if_better")
+    for i in range(4):
+        pid = predict(client, videos, "walk", i)["prediction_id"]
+        client.post("/feedback", json={"prediction_id": pid, "target": "walk"})
+    assert wait_for(lambda: client.get("/model").json()["retrain"]["completed"] == 1)
+    entry = client.get("/model").json()["history"][-1]
+    assert entry["outcome"] in ("promoted", "kept")
+    if entry["outcome"] == "kept":
+        assert entry["challenger_f1"] < entry["champion_f1"] and entry["new_version"] is None
+    else:
+        assert entry["challenger_f1"] >= entry["champion_f1"]
