@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml export/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r export/requirements.txt
-	$(BIN)/pip install -q -e ".[export,serving,dev]"
+	$(BIN)/pip install -q -e ".[export,serving,webapp,dev]"
 	touch $@
 
 install: $(STAMP)
@@ -39,6 +39,7 @@ test-fast: install
 bench: artifacts
 	$(BIN)/python benchmarks/embedding.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/retrain_modes.py
 
 lint: install
 	$(BIN)/ruff check .

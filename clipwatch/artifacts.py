@@ -129,6 +129,28 @@ class ArtifactStore:
             raise ArtifactError(f"model version {name} is incomplete: {exc.filename} missing") from exc
         return ModelVersion(name, model, metadata)
 
+    def summaries(self) -> list[dict]:
+        """One line per version, oldest first: when, how good, how measured."""
+        out = []
+        for name in self.versions():
+            try:
+                meta = self.metadata(name)
+            except (OSError, ValueError):
+                continue
+            m = meta.get("metrics", {})
+            out.append(
+                {
+                    "version": name,
+                    "created_at": meta.get("created_at"),
+                    "macro_f1": m.get("macro_f1"),
+                    "accuracy": m.get("accuracy"),
+                    "evaluation": m.get("evaluation"),
+                    "parent": meta.get("training", {}).get("parent_version"),
+                    "rows_prod": meta.get("training", {}).get("rows_prod", 0),
+                }
+            )
+        return out
+
     def metadata(self, name: str) -> dict:
         return json.loads((self.paths.versions / name / METADATA_FILE).read_text())
 

@@ -1,4 +1,4 @@
-"""HTTP client side of the serving API: scoring folders of clips."""
+"""Scoring folders of clips through the serving API (`clipwatch score`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-
+from clipwatch.api_client import ApiClient, ApiError
 from clipwatch.errors import ClipwatchError
 from clipwatch.paths import VIDEO_EXTENSIONS
 
@@ -41,54 +40,34 @@ def score_paths(
     files = expand(paths)
     if not files:
         raise ClipwatchError("no clips to score")
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    with httpx.Client(base_url=api.rstrip("/"), timeout=timeout, headers=headers) as client:
+    client = ApiClient(api, api_key, timeout)
+    client.health()  # fail fast, with one clear line, when the API is down
+
+    def one(path: Path) -> dict:
+        row = {
+            "file": str(path),
+            "label": None,
+            "confidence": None,
+            "model_version": None,
+            "prediction_id": None,
+            "error": None,
+        }
         try:
-            client.get("/health").raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ClipwatchError(f"serving API not reachable at {api}: {exc}") from exc
+            body = client.predict(path.name, path.read_bytes())
+            row.update({k: body[k] for k in ("label", "confidence", "model_version", "prediction_id")})
+        except ApiError as exc:
+            row["error"] = f"HTTP {exc}" if exc.status else str(exc)
+        return row
 
-        def one(path: Path) -> dict:
-            row = {
-                "file": str(path),
-                "label": None,
-                "confidence": None,
-                "model_version": None,
-                "prediction_id": None,
-                "error": None,
-            }
-            try:
-                with open(path, "rb") as fh:
-                    r = client.post("/predict", files={"file": (path.name, fh, "application/octet-stream")})
-                if r.status_code == 200:
-                    body = r.json()
-                    row.update({k: body[k] for k in ("label", "confidence", "model_version", "prediction_id")})
-                else:
-                    row["error"] = f"HTTP {r.status_code}: {_detail(r)}"
-            except httpx.HTTPError as exc:
-                row["error"] = f"{type(exc).__name__}: {exc}"
-            return row
-
-        with ThreadPoolExecutor(concurrency) as pool:
-            results = list(
-                tqdm(
-                    pool.map(one, files),
-                    total=len(files),
-                    desc="scoring",
-                    unit="clip",
-                    disable=None if progress else True,
-                )
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(
+            tqdm(
+                pool.map(one, files), total=len(files), desc="scoring", unit="clip", disable=None if progress else True
             )
+        )
     if out is not None:
         write_results(results, out)
     return results
-
-
-def _detail(r: httpx.Response) -> str:
-    try:
-        return str(r.json().get("detail", r.text))[:300]
-    except ValueError:
-        return r.text[:300]
 
 
 def write_results(results: list[dict], out: Path) -> None:

@@ -72,22 +72,26 @@ def _feature_extractor(model):
 
 
 def _to_onnx(module, out: Path, size: int, opset: int, output_name: str) -> None:
+    import warnings
+
     import torch
 
     dummy = torch.zeros(1, 3, size, size)
     # The TorchScript exporter handles this model's same-padding convs with a
     # dynamic batch axis; the dynamo exporter needs onnxscript and adds nothing here.
-    torch.onnx.export(
-        module,
-        (dummy,),
-        str(out),
-        input_names=["input"],
-        output_names=[output_name],
-        dynamic_axes={"input": {0: "n"}, output_name: {0: "n"}},
-        opset_version=opset,
-        do_constant_folding=True,
-        dynamo=False,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation and constant-folding notes a user can't act on
+        torch.onnx.export(
+            module,
+            (dummy,),
+            str(out),
+            input_names=["input"],
+            output_names=[output_name],
+            dynamic_axes={"input": {0: "n"}, output_name: {0: "n"}},
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
 
 
 def cat_image(size: int) -> np.ndarray:

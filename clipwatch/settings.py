@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     model_poll_s: float = Field(0.5, gt=0, description="how often each process checks for a promoted model")
     rolling_accuracy_window: int = Field(100, ge=1)
 
+    # Web app: it talks to the API only; these say where things are.
+    api_url: str = Field("http://localhost:8080", validation_alias=AliasChoices("API_URL", "CLIPWATCH_API_URL"))
+    api_timeout_s: float = Field(60.0, gt=0)
+    reporting_url: str = Field(
+        "http://localhost:8082", validation_alias=AliasChoices("REPORTING_URL", "CLIPWATCH_REPORTING_URL")
+    )
+    grafana_url: str = Field(
+        "http://localhost:3000", validation_alias=AliasChoices("GRAFANA_URL", "CLIPWATCH_GRAFANA_URL")
+    )
+
     # Retraining
     retrain_every_k: int = Field(
         20, ge=0, validation_alias=AliasChoices("RETRAIN_EVERY_K", "CLIPWATCH_RETRAIN_EVERY_K")

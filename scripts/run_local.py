@@ -32,6 +32,23 @@ SERVICES = {
         "ready": "http://127.0.0.1:8080/ready",
         "urls": ["http://localhost:8080/docs", "http://localhost:8080/metrics"],
     },
+    "web app": {
+        "cmd": [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "webapp" / "app.py"),
+            "--server.port",
+            "8081",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        "ready": "http://127.0.0.1:8081/_stcore/health",
+        "urls": ["http://localhost:8081"],
+    },
 }
 
 

@@ -419,6 +419,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             retrain_every_k=service.settings.retrain_every_k,
             policy=service.settings.promotion_policy,
             mode=service.settings.retrain_mode,
+            allow_new_classes=service.settings.allow_new_classes,
+            version_scores=service.holder.store.summaries(),
         )
 
     @app.get(

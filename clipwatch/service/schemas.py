@@ -78,6 +78,8 @@ class ModelResponse(BaseModel):
     retrain_every_k: int
     policy: str
     mode: str
+    allow_new_classes: bool
+    version_scores: list[dict] = Field(description="per version: created_at, macro_f1, evaluation, parent")
 
 
 class RollbackRequest(BaseModel):

@@ -44,4 +44,4 @@ def test_score_says_when_the_api_is_down(tmp_path, videos):
         timeout=60,
     )
     assert res.returncode == 2
-    assert "serving API not reachable at http://127.0.0.1:9" in res.stderr
+    assert "the serving API at http://127.0.0.1:9 is not reachable" in res.stderr

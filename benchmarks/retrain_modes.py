@@ -1,0 +1,94 @@
+"""Retraining on drifted feedback: from scratch vs warm_start, accuracy and time.
+
+Renders shifted clips (`--shift`: darker, blurred, unseen backgrounds), feeds
+half of them as labelled feedback, retrains in each mode on a private copy of
+the artifacts, and scores champion and challenger on the other, never-seen
+half. Writes benchmarks/results/retrain_modes.json. Run: make bench
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import table, write_results
+
+from clipwatch.artifacts import ArtifactStore
+from clipwatch.embedding import ClipEmbedder
+from clipwatch.feedback import FeedbackRow, FeedbackStore
+from clipwatch.paths import Paths
+from clipwatch.predictor import forest_proba
+from clipwatch.retrain import retrain
+from clipwatch.settings import Settings, get_settings
+from clipwatch.synth import generate_dataset
+from clipwatch.train import classification_metrics
+
+
+def main(per_class: int = 16) -> None:
+    base = get_settings()
+    src = Paths.from_settings(base)
+    tmp = Path(tempfile.mkdtemp(prefix="clipwatch-bench-retrain-"))
+    clips = generate_dataset(tmp / "shift", per_class=per_class, seed=base.seed + 1, shift=True, start=5000)
+    embedder = ClipEmbedder.from_settings(base)
+    vecs = {p: embedder.embed(p).vector for p in clips}
+    labels = {p: p.parent.name for p in clips}
+    feed = [p for i, p in enumerate(sorted(clips)) if i % 2 == 0]
+    test = [p for i, p in enumerate(sorted(clips)) if i % 2 == 1]
+    X_test = np.stack([vecs[p] for p in test])
+    y_test = [labels[p] for p in test]
+
+    rows, results = [], {}
+    for mode in ("scratch", "warm_start"):
+        d = tmp / mode
+        shutil.copytree(src.artifacts_dir, d / "artifacts", ignore=shutil.ignore_patterns("*.int8.onnx"))
+        (d / "data").mkdir()
+        shutil.copy(src.ref_data, d / "data" / "ref_data.csv")
+        s = Settings(
+            data_dir=d / "data",
+            artifacts_dir=d / "artifacts",
+            retrain_mode=mode,
+            promotion_policy="always",
+            _env_file=None,
+        )
+        paths = Paths.from_settings(s)
+        FeedbackStore(paths.prod_data, embedder.dim).append([FeedbackRow(vecs[p], labels[p], "") for p in feed])
+        store = ArtifactStore(paths)
+        champion = store.load()
+        t = time.perf_counter()
+        outcome = retrain(s)
+        elapsed = time.perf_counter() - t
+        challenger = store.load()
+        classes = sorted(set(y_test))
+        score = {}
+        for name, m in (("champion", champion.model), ("challenger", challenger.model)):
+            pred = np.asarray(m.classes_)[forest_proba(m, X_test).argmax(1)]
+            score[name] = classification_metrics(y_test, pred, classes)["macro_f1"]
+        results[mode] = {
+            "retrain_s": elapsed,
+            "outcome": outcome.as_dict(),
+            "fresh_shifted_macro_f1": score,
+            "trees": int(challenger.model.n_estimators),
+        }
+        rows.append(
+            {
+                "mode": mode,
+                "trees": challenger.model.n_estimators,
+                "retrain s": f"{elapsed:.1f}",
+                "v1 F1 on fresh shifted": f"{score['champion']:.3f}",
+                "new F1 on fresh shifted": f"{score['challenger']:.3f}",
+            }
+        )
+    shutil.rmtree(tmp, ignore_errors=True)
+    out = write_results("retrain_modes", {"feedback_rows": len(feed), "test_clips": len(test), "modes": results})
+    print(table(rows, ["mode", "trees", "retrain s", "v1 F1 on fresh shifted", "new F1 on fresh shifted"]))
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""A small client of the serving API, shared by the web app and `clipwatch score`.
+
+Every call has a timeout, and every failure becomes an ApiError whose message
+a person can act on (API down, too slow, or what the API said was wrong).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import requests
+
+from clipwatch.errors import ClipwatchError
+
+
+class ApiError(ClipwatchError):
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ApiClient:
+    base_url: str
+    api_key: str | None = None
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self.session = requests.Session()
+        if self.api_key:
+            self.session.headers["Authorization"] = f"Bearer {self.api_key}"
+
+    def _call(self, method: str, path: str, timeout: float | None = None, **kw) -> dict:
+        url = f"{self.base_url}{path}"
+        timeout = timeout or self.timeout
+        try:
+            r = self.session.request(method, url, timeout=timeout, **kw)
+        except requests.exceptions.Timeout as exc:
+            raise ApiError(f"the serving API at {self.base_url} did not answer within {timeout:.0f} s") from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise ApiError(f"the serving API at {self.base_url} is not reachable: is it running?") from exc
+        if r.status_code >= 400:
+            try:
+                detail = r.json().get("detail", r.text)
+            except ValueError:
+                detail = r.text or r.reason
+            raise ApiError(f"{r.status_code}: {str(detail)[:500]}", r.status_code)
+        return r.json()
+
+    def health(self) -> dict:
+        return self._call("GET", "/health", timeout=5)
+
+    def model(self) -> dict:
+        return self._call("GET", "/model", timeout=15)
+
+    def predict(self, filename: str, data: bytes) -> dict:
+        return self._call("POST", "/predict", files={"file": (filename, data, "application/octet-stream")})
+
+    def predict_batch(self, files: Iterable[tuple[str, bytes]]) -> dict:
+        parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
+        return self._call("POST", "/predict/batch", files=parts, timeout=self.timeout * max(1, len(parts)))
+
+    def feedback(self, prediction_id: str, target: str) -> dict:
+        return self._call("POST", "/feedback", json={"prediction_id": prediction_id, "target": target}, timeout=30)

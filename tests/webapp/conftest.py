@@ -1,0 +1,69 @@
+"""Web app tests: Streamlit AppTest with the serving API faked at the HTTP boundary (responses)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from clipwatch.settings import PROJECT_ROOT
+
+API = "http://api.test"
+WEBAPP = PROJECT_ROOT / "webapp"
+os.environ["API_URL"] = API  # read once by the app's cached settings
+sys.path.insert(0, str(WEBAPP))  # pages import `common`, as under `streamlit run`
+
+CLASSES = ["clap", "jump", "run", "squat", "walk", "wave"]
+
+
+def prediction(label="walk", version="v0001", pid="a" * 32) -> dict:
+    probs = {c: (0.55 if c == label else 0.09) for c in CLASSES}
+    return {
+        "prediction_id": pid,
+        "label": label,
+        "confidence": 0.55,
+        "probabilities": probs,
+        "model_version": version,
+        "timings_ms": {"decode": 20.0, "embed": 80.0, "classify": 5.0, "total": 105.0},
+        "video": {"frames": 75, "fps": 25.0, "width": 320, "height": 240, "duration_s": 3.0, "sampled_frames": 8},
+    }
+
+
+def model_info(history=None, version="v0001", allow_new=False) -> dict:
+    return {
+        "version": version,
+        "classes": CLASSES,
+        "metrics": {
+            "macro_f1": 0.745,
+            "accuracy": 0.75,
+            "balanced_accuracy": 0.75,
+            "evaluation": "5-fold CV",
+            "confusion_matrix": [[5 if i == j else 1 for j in range(6)] for i in range(6)],
+        },
+        "created_at": "2026-11-28T00:00:00+00:00",
+        "training": {},
+        "versions": ["v0001"],
+        "history": history or [],
+        "retrain": {"running": False, "pending": 0, "completed": 0, "last": None},
+        "retrain_every_k": 20,
+        "policy": "if_better",
+        "mode": "scratch",
+        "allow_new_classes": allow_new,
+        "version_scores": [{"version": "v0001", "macro_f1": 0.745}],
+    }
+
+
+@pytest.fixture
+def page():
+    from streamlit.testing.v1 import AppTest
+
+    def load(name: str) -> AppTest:
+        at = AppTest.from_file(str(WEBAPP / "views" / f"{name}.py"), default_timeout=60)
+        return at
+
+    return load
+
+
+# The browser test runs the real API: reuse the serving tests' fixtures.
+from tests.service.conftest import live_server, make_settings  # noqa: E402, F401

@@ -1,0 +1,59 @@
+import requests
+import responses
+
+from tests.webapp.conftest import API, model_info, prediction
+
+
+@responses.activate
+def test_batch_scores_in_chunks_and_offers_a_csv(page, videos):
+    def reply(request):
+        n = request.body.count(b'name="files"')
+        items = [{"index": i, "filename": f"{i}", "ok": True, "prediction": prediction("jump")} for i in range(n)]
+        items[-1] = {"index": n - 1, "filename": "x", "ok": False, "error": "not a readable video"}
+        return 200, {}, __import__("json").dumps({"items": items, "succeeded": n - 1, "failed": 1, "total_ms": 1})
+
+    responses.add_callback(responses.POST, f"{API}/predict/batch", callback=reply)
+    clips = sorted(videos.rglob("*.mp4"))[:6]
+    at = page("batch").run()
+    at.file_uploader[0].set_value([(p.name, p.read_bytes(), "video/mp4") for p in clips])
+    at.run()
+    at.button[0].click().run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["file"]) == [p.name for p in clips]
+    assert table["error"].notna().sum() == 2  # the last of each chunk of 4 (4 + 2)
+    assert "4 scored, 2 failed" in at.markdown[0].value
+    assert len(responses.calls) == 2
+    assert len(at.get("download_button")) == 1
+
+
+@responses.activate
+def test_model_page_shows_version_metrics_history_and_confusion(page):
+    history = [
+        {
+            "started_at": "t",
+            "trigger_rows": 20,
+            "outcome": "kept",
+            "champion_version": "v0001",
+            "champion_f1": 0.7,
+            "challenger_f1": 0.6,
+            "new_version": None,
+            "holdout_rows": 5,
+            "duration_s": 3.0,
+            "mode": "scratch",
+        }
+    ]
+    responses.get(f"{API}/model", json=model_info(history=history))
+    at = page("model").run()
+    assert not at.exception
+    assert [m.value for m in at.metric] == ["v0001", "0.745", "0.750", "0.750"]
+    assert at.dataframe[0].value["outcome"].tolist() == ["kept"]
+    assert at.dataframe[1].value.shape == (6, 6)
+    assert "localhost:8082" in at.markdown[-1].value
+
+
+@responses.activate
+def test_model_page_with_the_api_down(page):
+    responses.get(f"{API}/model", body=requests.exceptions.ConnectionError("refused"))
+    at = page("model").run()
+    assert not at.exception and "not reachable" in at.error[0].value

@@ -1,0 +1,92 @@
+"""End to end in a real browser: the real serving API and web app on loopback, headless Chromium."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clipwatch.settings import PROJECT_ROOT
+from tests.service.conftest import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = PROJECT_ROOT / "build" / "e2e-classify.png"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def webapp(live_server, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (Debian package 'chromium')")
+    pytest.importorskip("playwright")
+    api = live_server()
+    port = free_port()
+    env = {**os.environ, "API_URL": api.url, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(PROJECT_ROOT / "webapp" / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    yield url, api
+    proc.terminate()
+    proc.wait(15)
+    log.close()
+
+
+def test_upload_an_avi_preview_predict_and_feedback(webapp, real_clips):
+    from playwright.sync_api import sync_playwright
+
+    url, api = webapp
+    clip = real_clips / "ucf101" / "BenchPress" / "v_BenchPress_g01_c01.avi"
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        try:
+            page.goto(url, wait_until="networkidle")
+            page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
+            page.set_input_files("input[type=file]", str(clip))
+            # The AVI is transcoded for the preview, and the browser can really play it.
+            page.wait_for_function(
+                "() => { const v = document.querySelector('video'); return v && v.readyState >= 1 && v.duration > 0 }",
+                timeout=60_000,
+            )
+            assert page.evaluate("document.querySelector('video').duration") > 1
+            page.get_by_text("this preview is an H.264 copy").wait_for(timeout=10_000)
+            page.get_by_role("button", name="Predict").click()
+            page.get_by_text("Predicted action").wait_for(timeout=60_000)
+            page.get_by_role("button", name="Send feedback").click()
+            page.get_by_text("prod_data.csv now has 1 rows").wait_for(timeout=30_000)
+        finally:
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            browser.close()
+    rows = (Path(api.settings.data_dir) / "prod_data.csv").read_text().splitlines()
+    assert len(rows) == 2  # header + the row this feedback wrote
+    assert SCREENSHOT.stat().st_size > 10_000

@@ -1,0 +1,114 @@
+import json
+
+import requests
+import responses
+
+from tests.webapp.conftest import API, model_info, prediction
+
+
+def _upload(at, videos, name="walk.mp4"):
+    data = sorted((videos / "walk").glob("*.mp4"))[0].read_bytes()
+    at.file_uploader[0].set_value((name, data, "video/mp4"))
+    return at.run()
+
+
+@responses.activate
+def test_upload_preview_predict_and_feedback(page, videos):
+    responses.post(f"{API}/predict", json=prediction("walk"))
+    responses.get(f"{API}/model", json=model_info())
+    responses.post(
+        f"{API}/feedback",
+        json={
+            "rows": 7,
+            "retrain_triggered": False,
+            "retrain_every_k": 20,
+            "prediction": "walk",
+            "model_version": "v0001",
+        },
+    )
+    at = page("classify").run()
+    assert at.info[0].value.startswith("Upload a clip")
+    _upload(at, videos)
+    assert not at.exception
+    assert len(at.get("video")) == 1
+    assert len(at.get("image")) == 8  # the strip of sampled frames
+    assert not [c for c in at.caption if "H.264 copy" in c.value]  # an H.264 MP4 plays as is
+    at.button[0].click().run()
+    assert [m.value for m in at.metric] == ["walk", "55%", "v0001"]
+    assert any("decode 20 ms" in c.value for c in at.caption)
+    at.selectbox[0].select("run")
+    at.button[1].click().run()  # the form's submit button
+    sent = json.loads(responses.calls[-1].request.body)
+    assert sent == {"prediction_id": "a" * 32, "target": "run"}
+    assert "now has 7 rows" in at.success[0].value
+
+
+@responses.activate
+def test_feedback_that_triggers_a_retrain_shows_the_outcome(page, videos):
+    entry = {
+        "trigger_rows": 20,
+        "outcome": "promoted",
+        "champion_version": "v0001",
+        "new_version": "v0002",
+        "champion_f1": 0.61,
+        "challenger_f1": 0.74,
+    }
+    responses.post(f"{API}/predict", json=prediction())
+    responses.get(f"{API}/model", json=model_info())
+    responses.post(
+        f"{API}/feedback",
+        json={
+            "rows": 20,
+            "retrain_triggered": True,
+            "retrain_every_k": 20,
+            "prediction": "walk",
+            "model_version": "v0001",
+        },
+    )
+    at = _upload(page("classify").run(), videos)
+    at.button[0].click().run()
+    responses.replace(responses.GET, f"{API}/model", json=model_info(history=[entry], version="v0002"))
+    at.button[1].click().run()
+    assert not at.exception
+    status = at.get("expandable")[-1] if at.get("expandable") else None
+    text = " ".join(m.value for m in at.markdown)
+    assert "v0002" in text and "0.74" in text and "0.61" in text, (text, status)
+
+
+@responses.activate
+def test_api_down_gives_a_specific_message_not_a_traceback(page, videos):
+    responses.post(f"{API}/predict", body=requests.exceptions.ConnectionError("refused"))
+    at = _upload(page("classify").run(), videos)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "is not reachable: is it running?" in at.error[0].value
+    # Once the API is back, the same page works.
+    responses.replace(responses.POST, f"{API}/predict", json=prediction("clap"))
+    at.button[0].click().run()
+    assert at.metric[0].value == "clap" and not at.error
+
+
+@responses.activate
+def test_api_error_shows_the_apis_reason(page, videos):
+    responses.post(f"{API}/predict", status=422, json={"detail": "uploaded file: video has no frames"})
+    at = _upload(page("classify").run(), videos)
+    at.button[0].click().run()
+    assert "422: uploaded file: video has no frames" in at.error[0].value
+
+
+@responses.activate
+def test_slow_api_times_out_with_a_message(page, videos):
+    responses.post(f"{API}/predict", body=requests.exceptions.ReadTimeout("slow"))
+    at = _upload(page("classify").run(), videos)
+    at.button[0].click().run()
+    assert "did not answer within" in at.error[0].value
+
+
+def test_an_avi_is_transcoded_for_the_preview(page, real_clips):
+    at = page("classify").run()
+    data = (real_clips / "ucf101" / "Diving" / "v_Diving_g01_c01.avi").read_bytes()
+    at.file_uploader[0].set_value(("dive.avi", data, "video/x-msvideo"))
+    at.run()
+    assert not at.exception
+    assert any("H.264 copy" in c.value for c in at.caption)
+    assert len(at.get("video")) == 1

@@ -1,0 +1,17 @@
+"""clipwatch web app: `streamlit run webapp/app.py --server.port 8081`.
+
+A thin client of the serving API (API_URL); all logic lives in the clipwatch package.
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="clipwatch", page_icon=":material/movie:", layout="wide")
+
+pages = st.navigation(
+    [
+        st.Page("views/classify.py", title="Classify a clip", icon=":material/movie:", default=True),
+        st.Page("views/batch.py", title="Batch", icon=":material/video_library:"),
+        st.Page("views/model.py", title="Model", icon=":material/monitoring:"),
+    ]
+)
+pages.run()

@@ -1,0 +1,82 @@
+"""What every page shares: the API client, settings, cached clip helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from clipwatch.api_client import ApiClient, ApiError
+from clipwatch.preview import browser_playable, transcode_h264
+from clipwatch.settings import Settings
+from clipwatch.video import ClipError, probe, sample_frames
+
+__all__ = ["ApiError", "api", "clip_preview", "model_info", "sampled_frames", "settings"]
+
+
+@st.cache_resource
+def settings() -> Settings:
+    return Settings()
+
+
+@st.cache_resource
+def api() -> ApiClient:
+    s = settings()
+    return ApiClient(s.api_url, s.api_key.get_secret_value() if s.api_key else None, s.api_timeout_s)
+
+
+def model_info() -> dict | None:
+    """GET /model, or None after showing why it failed."""
+    try:
+        return api().model()
+    except ApiError as exc:
+        st.error(f"Can't reach the model: {exc}")
+        return None
+
+
+def _spill(data: bytes, suffix: str) -> Path:
+    tmp = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)  # noqa: SIM115 - removed by the caller
+    tmp.write(data)
+    tmp.close()
+    return Path(tmp.name)
+
+
+@st.cache_data(max_entries=16, show_spinner="Preparing the preview…")
+def clip_preview(data: bytes, name: str) -> tuple[bytes, str, bool]:
+    """(bytes, mime type, transcoded?) that a browser can play. The original bytes go to the API."""
+    suffix = Path(name).suffix.lower() or ".bin"
+    path = _spill(data, suffix)
+    try:
+        if browser_playable(path):
+            mime = "video/webm" if suffix == ".webm" else "video/mp4"
+            return data, mime, False
+        out = path.with_suffix(".preview.mp4")
+        try:
+            transcode_h264(path, out)
+            return out.read_bytes(), "video/mp4", True
+        finally:
+            out.unlink(missing_ok=True)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def sampled_frames(data: bytes, name: str, k: int, size: int) -> np.ndarray:
+    """The K frames the model samples, as the model sees them (size x size)."""
+    s = settings()
+    path = _spill(data, Path(name).suffix.lower() or ".bin")
+    try:
+        info = probe(path, max_pixels=s.max_frame_pixels, max_duration_s=s.max_duration_s)
+        return sample_frames(path, k, size, info)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+__all__ += ["ClipError", "digest"]

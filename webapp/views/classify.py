@@ -1,0 +1,117 @@
+"""Classify a clip: preview, the frames the model sees, prediction, feedback, the retrain it may trigger."""
+
+import time
+
+import pandas as pd
+import streamlit as st
+from common import ApiError, ClipError, api, clip_preview, digest, sampled_frames, settings
+
+st.title("Classify a clip")
+
+upload = st.file_uploader("A clip (mp4, avi, mov, mkv, webm)", type=["mp4", "avi", "mov", "mkv", "webm"])
+if upload is None:
+    st.info("Upload a clip to see it, the frames the model samples, and what the model thinks it shows.")
+    st.stop()
+
+data = upload.getvalue()
+clip_id = digest(data)
+if st.session_state.get("clip_id") != clip_id:  # a new clip: forget the last one's prediction
+    st.session_state.update(clip_id=clip_id, prediction=None, feedback=None)
+
+left, right = st.columns([3, 2])
+with left:
+    try:
+        preview, mime, transcoded = clip_preview(data, upload.name)
+        st.video(preview, format=mime)
+        if transcoded:
+            st.caption(
+                "Your browser can't play this file's format, so this preview is an H.264 copy. "
+                "The model receives the original file."
+            )
+    except Exception as exc:  # a clip the browser can't get: say so, the API will judge the file itself
+        st.warning(f"No preview for this file ({exc}).")
+
+with right:
+    s = settings()
+    try:
+        frames = sampled_frames(data, upload.name, s.num_frames, s.input_size)
+        st.caption(f"The {len(frames)} frames the model samples (centres of {len(frames)} equal segments):")
+        cols = st.columns(4)
+        for i, frame in enumerate(frames):
+            cols[i % 4].image(frame, caption=f"{i + 1}", width="stretch")
+    except ClipError as exc:
+        st.warning(f"Can't sample frames: {exc}")
+
+if st.button("Predict", type="primary"):
+    with st.spinner("Asking the model…"):
+        try:
+            st.session_state.prediction = api().predict(upload.name, data)
+            st.session_state.feedback = None
+        except ApiError as exc:
+            st.error(f"Prediction failed: {exc}")
+
+pred = st.session_state.get("prediction")
+if not pred:
+    st.stop()
+
+st.divider()
+c1, c2, c3 = st.columns(3)
+c1.metric("Predicted action", pred["label"])
+c2.metric("Confidence", f"{pred['confidence']:.0%}")
+c3.metric("Model version", pred["model_version"])
+probs = pd.DataFrame({"probability": pred["probabilities"]}).sort_values("probability", ascending=False)
+st.bar_chart(probs, horizontal=True, height=220)
+t, v = pred["timings_ms"], pred["video"]
+st.caption(
+    f"decode {t['decode']:.0f} ms · CNN {t['embed']:.0f} ms · classify {t['classify']:.0f} ms · "
+    f"total {t['total']:.0f} ms — {v['width']}x{v['height']}, {v['fps']:.1f} fps, {v['duration_s']:.1f} s, "
+    f"{v['frames']} frames"
+)
+
+st.subheader("Was it right?")
+classes = sorted(pred["probabilities"])
+try:
+    allow_new = api().model().get("allow_new_classes", False)
+except ApiError:  # the form works without it: the prediction names every known class
+    allow_new = False
+with st.form("feedback_form"):
+    choice = st.selectbox("True action", classes, index=classes.index(pred["label"]))
+    new_name = ""
+    if allow_new:
+        new_name = st.text_input("…or a new action name", placeholder="leave empty to use the choice above")
+    sent = st.form_submit_button("Send feedback")
+if sent:
+    target = new_name.strip() or choice
+    try:
+        st.session_state.feedback = api().feedback(pred["prediction_id"], target)
+    except ApiError as exc:
+        st.error(f"Feedback not saved: {exc}")
+
+fb = st.session_state.get("feedback")
+if fb:
+    st.success(f"Saved. prod_data.csv now has {fb['rows']} rows (a retrain runs every {fb['retrain_every_k']}).")
+    if fb["retrain_triggered"]:
+        with st.status(f"Row {fb['rows']} triggered a retrain…", expanded=True) as status:
+            entry, deadline = None, time.time() + 600
+            while entry is None and time.time() < deadline:
+                try:
+                    history = api().model().get("history", [])
+                    entry = next((h for h in reversed(history) if h.get("trigger_rows") == fb["rows"]), None)
+                except ApiError as exc:
+                    st.write(f"waiting for the API: {exc}")
+                if entry is None:
+                    time.sleep(1)
+            if entry is None:
+                status.update(label="The retrain is taking long; see the Model page later.", state="error")
+            else:
+                outcome = entry["outcome"]
+                scores = f"challenger macro F1 {entry['challenger_f1']} vs champion {entry['champion_f1']}"
+                if outcome == "promoted":
+                    status.update(label=f"Retrain done: {entry['new_version']} promoted", state="complete")
+                    st.write(f"New model **{entry['new_version']}** is live ({scores} on held-out feedback).")
+                elif outcome == "kept":
+                    status.update(label=f"Retrain done: {entry['champion_version']} kept", state="complete")
+                    st.write(f"The current model stays ({scores}).")
+                else:
+                    status.update(label=f"Retrain {outcome}", state="error")
+                    st.write(entry.get("reason") or "")

@@ -1,0 +1,56 @@
+"""Model: the live version, its metrics, the retrain history and the confusion matrix."""
+
+import pandas as pd
+import streamlit as st
+from common import model_info, settings
+
+st.title("Model")
+info = model_info()
+if info is None:
+    st.stop()
+
+m = info["metrics"]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Live version", info["version"])
+c2.metric("Macro F1", f"{m.get('macro_f1', float('nan')):.3f}")
+c3.metric("Balanced accuracy", f"{m.get('balanced_accuracy', float('nan')):.3f}")
+c4.metric("Accuracy", f"{m.get('accuracy', float('nan')):.3f}")
+st.caption(
+    f"Measured by {m.get('evaluation', 'cross-validation')}. Classes: {', '.join(info['classes'])}. "
+    f"Retrain every {info['retrain_every_k']} feedback rows, policy '{info['policy']}', mode '{info['mode']}'."
+)
+r = info["retrain"]
+if r["running"] or r["pending"]:
+    st.info(f"A retrain is running ({r['pending']} more queued).")
+
+scores = pd.DataFrame(info.get("version_scores", []))
+if not scores.empty:
+    st.subheader("Macro F1 by version")
+    st.line_chart(scores.set_index("version")["macro_f1"], height=220)
+
+st.subheader("Retrain history")
+history = pd.DataFrame(info["history"])
+if history.empty:
+    st.write("No retrain yet: one runs every", info["retrain_every_k"], "feedback rows.")
+else:
+    cols = [
+        "started_at",
+        "trigger_rows",
+        "outcome",
+        "champion_version",
+        "champion_f1",
+        "challenger_f1",
+        "new_version",
+        "holdout_rows",
+        "duration_s",
+        "mode",
+    ]
+    st.dataframe(history[[c for c in cols if c in history]].iloc[::-1], hide_index=True, width="stretch")
+
+if m.get("confusion_matrix"):
+    st.subheader("Confusion matrix (rows: true, columns: predicted)")
+    cm = pd.DataFrame(m["confusion_matrix"], index=info["classes"], columns=info["classes"])
+    st.dataframe(cm.style.background_gradient(cmap="Blues", axis=None), width="stretch")
+
+s = settings()
+st.markdown(f"[Drift and quality reports]({s.reporting_url}) · [Grafana dashboards]({s.grafana_url})")
