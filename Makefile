@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml export/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r export/requirements.txt
-	$(BIN)/pip install -q -e ".[export,serving,webapp,dev]"
+	$(BIN)/pip install -q -e ".[export,serving,webapp,reporting,dev]"
 	touch $@
 
 install: $(STAMP)

@@ -59,6 +59,15 @@ class Settings(BaseSettings):
         "http://localhost:3000", validation_alias=AliasChoices("GRAFANA_URL", "CLIPWATCH_GRAFANA_URL")
     )
 
+    # Reporting
+    report_workspace: Path | None = Field(None, description="Evidently workspace (default <data dir>/workspace)")
+    report_every_s: float = Field(
+        300, gt=0, validation_alias=AliasChoices("REPORT_EVERY_S", "CLIPWATCH_REPORT_EVERY_S")
+    )
+    report_window: int = Field(100, ge=10, description="latest feedback rows in the windowed reports")
+    report_pca_components: int = Field(32, ge=2, le=256)
+    reporting_metrics_port: int = Field(8083, ge=1, le=65535)
+
     # Retraining
     retrain_every_k: int = Field(
         20, ge=0, validation_alias=AliasChoices("RETRAIN_EVERY_K", "CLIPWATCH_RETRAIN_EVERY_K")

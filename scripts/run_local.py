@@ -49,10 +49,39 @@ SERVICES = {
         "ready": "http://127.0.0.1:8081/_stcore/health",
         "urls": ["http://localhost:8081"],
     },
+    "report watcher": {
+        "cmd": [sys.executable, str(ROOT / "reporting" / "project.py"), "--watch"],
+        "ready": "http://127.0.0.1:8083/metrics",
+        "urls": ["http://localhost:8083/metrics"],
+    },
+    "reports (Evidently)": {
+        "cmd": [
+            "evidently",
+            "ui",
+            "--host",
+            os.environ.get("HOST", "127.0.0.1"),
+            "--port",
+            "8082",
+            "--workspace",
+            "WORKSPACE",
+        ],
+        "ready": "http://127.0.0.1:8082/",
+        "urls": ["http://localhost:8082"],
+    },
 }
 
 
 def main() -> int:
+    from clipwatch.reporting import run_reports, workspace_dir
+    from clipwatch.settings import get_settings
+
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    workspace = workspace_dir(get_settings())
+    run_reports()  # the seed's shape: build the project first, then start the UI
+    for svc in SERVICES.values():
+        svc["cmd"] = [str(workspace) if part == "WORKSPACE" else part for part in svc["cmd"]]
+        if svc["cmd"][0] == "evidently":
+            svc["cmd"][0] = str(Path(sys.executable).with_name("evidently"))
     procs: dict[str, subprocess.Popen] = {}
     log_dir = ROOT / "build" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)

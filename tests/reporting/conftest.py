@@ -1,0 +1,3 @@
+"""Reporting tests use the serving tests' private copies of the trained artifacts."""
+
+from tests.service.conftest import make_settings  # noqa: F401

@@ -1,0 +1,94 @@
+"""Evidently reports: too little data is recorded, drift shows on shifted clips and not on ordinary ones."""
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from clipwatch.feedback import FeedbackRow, FeedbackStore
+from clipwatch.paths import Paths
+from clipwatch.predictor import Predictor
+from clipwatch.reporting import DRIFT_SHARE_ALERT, run_reports, workspace_dir
+from clipwatch.settings import PROJECT_ROOT
+from clipwatch.synth import generate_dataset
+from tests.service.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def feed(settings, clips):
+    predictor = Predictor.load(settings)
+    rows = []
+    for c in clips:
+        p = predictor.predict_path(c)
+        rows.append(FeedbackRow(p.embedding.vector, c.parent.name, p.label, "", p.model_version, p.confidence))
+    FeedbackStore(Paths.from_settings(settings).prod_data, 1280).append(rows)
+
+
+def test_too_few_rows_is_recorded_not_an_error(make_settings, videos):
+    s = make_settings()
+    summary = run_reports(s)
+    assert summary.status == "too_few_rows" and summary.prod_rows == 0
+    feed(s, sorted(videos.rglob("*.mp4"))[:3])
+    summary = run_reports(s)
+    assert summary.status == "too_few_rows" and summary.prod_rows == 3
+    latest = json.loads((workspace_dir(s) / "latest.json").read_text())
+    assert latest["status"] == "too_few_rows"
+
+
+@pytest.mark.parametrize("shift", [True, False])
+def test_shifted_clips_drift_and_ordinary_clips_do_not(make_settings, tmp_path, shift):
+    s = make_settings()
+    clips = generate_dataset(tmp_path / "clips", per_class=5, seed=11, shift=shift, start=3000, progress=False)
+    feed(s, clips)
+    summary = run_reports(s)
+    assert summary.status == "ok" and summary.prod_rows == 30
+    if shift:
+        assert summary.drift_share > DRIFT_SHARE_ALERT, summary
+        assert summary.embedding_drift_detected and summary.embedding_drift > 0.9, summary
+        assert summary.drift_detected
+    else:
+        assert summary.drift_share < DRIFT_SHARE_ALERT, summary
+        assert summary.embedding_drift < 0.9, summary  # shifted clips score ~1.0
+        assert not summary.drift_detected
+    assert 0 <= summary.f1 <= 1 and summary.balanced_accuracy == summary.recall
+    # Both scopes ran, and the snapshots landed in the workspace.
+    assert {"drift_all", "drift_window", "quality_all", "quality_window"} <= set(summary.timings_s)
+    assert len(list(workspace_dir(s).rglob("snapshots/*.json"))) >= 6
+
+
+def test_watch_mode_serves_the_latest_figures_as_gauges(make_settings, videos):
+    s = make_settings()
+    feed(s, sorted(videos.rglob("*.mp4"))[:12])
+    port = free_port()
+    env = {
+        **os.environ,
+        "CLIPWATCH_DATA_DIR": str(s.data_dir),
+        "CLIPWATCH_ARTIFACTS_DIR": str(s.artifacts_dir),
+        "CLIPWATCH_REPORTING_METRICS_PORT": str(port),
+        "REPORT_EVERY_S": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "reporting" / "project.py"), "--watch"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline, text = time.time() + 120, ""
+        while time.time() < deadline and "clipwatch_report_f1" not in text:
+            time.sleep(1)
+            with contextlib.suppress(httpx.HTTPError):
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        assert "clipwatch_report_f1 " in text
+        assert "clipwatch_report_drift_share " in text and "clipwatch_report_prod_rows 12.0" in text
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    shutil.rmtree(workspace_dir(s), ignore_errors=True)
