@@ -47,6 +47,18 @@ NEW_CLASS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 415, 422, 503, 507)}
 
 
+def _body(content: dict[str, dict]) -> dict:
+    """An OpenAPI requestBody for endpoints that read the raw request (so /docs shows the upload)."""
+    return {"requestBody": {"content": content, "required": True}}
+
+
+def _form(required: list[str], **props: dict) -> dict:
+    return {"schema": {"type": "object", "required": required, "properties": props}}
+
+
+BINARY = {"type": "string", "format": "binary"}
+
+
 class Service:
     """Everything a request handler needs, created once per process in the lifespan."""
 
@@ -228,21 +240,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=PredictResponse,
         responses=ERRORS,
         tags=["predict"],
-        openapi_extra={
-            "requestBody": {
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["file"],
-                            "properties": {"file": {"type": "string", "format": "binary"}},
-                        }
-                    },
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                },
-                "required": True,
-            }
-        },
+        openapi_extra=_body(
+            {"multipart/form-data": _form(["file"], file=BINARY), "application/octet-stream": {"schema": BINARY}}
+        ),
     )
     async def predict(request: Request, service: ServiceDep) -> PredictResponse:
         """Classify one clip: multipart field `file`, or the raw clip as the body."""
@@ -258,20 +258,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=BatchResponse,
         responses=ERRORS,
         tags=["predict"],
-        openapi_extra={
-            "requestBody": {
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["files"],
-                            "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
-                        }
-                    },
-                },
-                "required": True,
-            }
-        },
+        openapi_extra=_body({"multipart/form-data": _form(["files"], files={"type": "array", "items": BINARY})}),
     )
     async def predict_batch(request: Request, service: ServiceDep) -> BatchResponse:
         """Classify many clips (multipart field `files`); a bad file fails alone."""
@@ -344,25 +331,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=ERRORS,
         tags=["feedback"],
         dependencies=[Depends(require_key)],
-        openapi_extra={
-            "requestBody": {
-                "content": {
-                    "application/json": {"schema": FeedbackRequest.model_json_schema()},
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["file", "target"],
-                            "properties": {
-                                "file": {"type": "string", "format": "binary"},
-                                "target": {"type": "string"},
-                                "prediction": {"type": "string"},
-                            },
-                        }
-                    },
-                },
-                "required": True,
+        openapi_extra=_body(
+            {
+                "application/json": {"schema": FeedbackRequest.model_json_schema()},
+                "multipart/form-data": _form(
+                    ["file", "target"], file=BINARY, target={"type": "string"}, prediction={"type": "string"}
+                ),
             }
-        },
+        ),
     )
     async def feedback(request: Request, service: ServiceDep) -> FeedbackResponse:
         """The true class of a clip: JSON {prediction_id, target}, or multipart file + target [+ prediction]."""
