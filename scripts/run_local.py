@@ -106,7 +106,7 @@ def main() -> int:
                 time.sleep(0.5)
         print("\nclipwatch is running:")
         for name, svc in SERVICES.items():
-            print(f"  {name:<12} {'  '.join(svc['urls'])}")
+            print(f"  {name:<20} {'  '.join(svc['urls'])}")
         print(f"logs in {log_dir}; Ctrl-C stops everything.\n", flush=True)
         while all(p.poll() is None for p in procs.values()):
             time.sleep(1)
