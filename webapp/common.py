@@ -14,7 +14,7 @@ from clipwatch.preview import browser_playable, transcode_h264
 from clipwatch.settings import Settings
 from clipwatch.video import ClipError, probe, sample_frames
 
-__all__ = ["ApiError", "api", "clip_preview", "model_info", "sampled_frames", "settings"]
+__all__ = ["ApiError", "ClipError", "api", "clip_preview", "digest", "model_info", "sampled_frames", "settings"]
 
 
 @st.cache_resource
@@ -77,6 +77,3 @@ def sampled_frames(data: bytes, name: str, k: int, size: int) -> np.ndarray:
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
-
-
-__all__ += ["ClipError", "digest"]
