@@ -16,7 +16,6 @@ reporting service also exposes as Prometheus gauges.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -28,6 +27,8 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from clipwatch.artifacts import ArtifactStore
+from clipwatch.backbone import file_sha256
 from clipwatch.dataset import PREDICTION, TARGET, read_embeddings
 from clipwatch.paths import Paths
 from clipwatch.settings import Settings, get_settings
@@ -84,14 +85,6 @@ def _reducer(ref_X: np.ndarray, ref_sha: str, path: Path, n_components: int, see
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump({"ref_sha": ref_sha, "pca": pca}, path)
     return pca
-
-
-def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _components(pca, X: np.ndarray) -> pd.DataFrame:
@@ -266,9 +259,7 @@ def run_reports(settings: Settings | None = None) -> RunSummary:
     ws = Workspace.create(str(ws_dir))
     project = _project(ws)
     now = datetime.now(timezone.utc)
-    current = (
-        (paths.artifacts_dir / "CURRENT").read_text().strip() if (paths.artifacts_dir / "CURRENT").exists() else None
-    )
+    current = ArtifactStore(paths).current_name()
     t0 = time.perf_counter()
 
     prod = None
@@ -297,7 +288,7 @@ def run_reports(settings: Settings | None = None) -> RunSummary:
         return summary
 
     ref_X, _, _ = read_embeddings(paths.ref_data)
-    pca = _reducer(ref_X, _file_sha(paths.ref_data), ws_dir / "pca.joblib", s.report_pca_components, s.seed)
+    pca = _reducer(ref_X, file_sha256(paths.ref_data), ws_dir / "pca.joblib", s.report_pca_components, s.seed)
     cols = [c for c in prod.columns if c.startswith("emb_")]
     prod_X = prod[cols].to_numpy(np.float32)
     classes = sorted(set(prod[TARGET].astype(str)) | set(prod[PREDICTION].astype(str)))
