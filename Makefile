@@ -5,13 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install artifacts run test test-fast bench lint clean-artifacts
+.PHONY: help install artifacts run test test-fast bench lint compose-test k8s-check clean-artifacts
 
 help:
 	@echo "make run    install, build missing artifacts, start the services, print URLs"
 	@echo "make test   the test suite (installs first)"
 	@echo "make bench  benchmarks (table + benchmarks/results/*.json)"
 	@echo "make lint   ruff"
+	@echo "make compose-test  build every image, run the Compose stacks for real, tear down"
+	@echo "make k8s-check     render k8s/ with kustomize and validate every object offline"
 
 # pip, not uv/poetry: only pip sees the local CPU wheel of torch 2.13.0.
 $(STAMP): pyproject.toml export/requirements.txt
@@ -44,6 +46,19 @@ bench: artifacts
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# No Docker engine here: Podman + podman-compose and a local python:3.11-slim stand-in (idempotent).
+PREPARE_PODMAN ?= ../shared/containers/prepare-podman.sh
+
+compose-test: install
+	@if command -v docker >/dev/null; then :; \
+	elif command -v podman-compose >/dev/null && podman image exists python:3.11-slim; then :; \
+	elif [ -f $(PREPARE_PODMAN) ]; then bash $(PREPARE_PODMAN); \
+	else echo "compose-test: no docker, no podman-compose, and no $(PREPARE_PODMAN) to install them"; exit 2; fi
+	$(BIN)/python scripts/compose_test.py
+
+k8s-check: install
+	$(BIN)/python -m pytest tests/k8s -q
 
 clean-artifacts:
 	rm -rf artifacts/versions artifacts/CURRENT artifacts/*.onnx artifacts/*.json artifacts/*.pkl artifacts/*.png data/ref_data.csv

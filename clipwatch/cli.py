@@ -233,6 +233,14 @@ def main() -> None:
     except ClipwatchError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except ModuleNotFoundError as exc:
+        # The serving, webapp and reporting images leave out torch and OpenCV on purpose.
+        typer.echo(
+            f"error: this command needs {exc.name}, which this install leaves out; "
+            "use the trainer image or pip install -r export/requirements.txt 'clipwatch[export]'",
+            err=True,
+        )
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -51,3 +51,23 @@ def test_info_reports_the_current_version(settings, trained):
     res = run_cli(settings, "info")
     assert res.returncode == 0
     assert f"model {trained[0]}" in res.stdout and "macro F1" in res.stdout
+
+
+def test_a_command_needing_the_trainer_extras_says_so_in_one_line(settings, tmp_path):
+    # What `clipwatch data synth` does in the serving image, which leaves OpenCV and torch out.
+    env = {**os.environ, "CLIPWATCH_DATA_DIR": str(settings.data_dir)}
+    code = "import sys; sys.modules['cv2'] = None; sys.argv = ['clipwatch', *sys.argv[1:]]; "
+    code += "from clipwatch.cli import main; main()"
+    res = subprocess.run(
+        [sys.executable, "-c", code, "data", "synth", "--out", str(tmp_path / "v"), "--per-class", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "error: this command needs cv2, which this install leaves out; "
+        "use the trainer image or pip install -r export/requirements.txt 'clipwatch[export]'"
+    ]
+    assert not (tmp_path / "v").exists()

