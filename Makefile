@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install artifacts run test test-fast bench lint compose-test k8s-check clean-artifacts
+.PHONY: help install artifacts run test test-fast bench lint compose-test k8s-check demo-video clean-artifacts
 
 help:
 	@echo "make run    install, build missing artifacts, start the services, print URLs"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint   ruff"
 	@echo "make compose-test  build every image, run the Compose stacks for real, tear down"
 	@echo "make k8s-check     render k8s/ with kustomize and validate every object offline"
+	@echo "make demo-video    record the retrain cycle in the real web app as docs/demo.mp4"
 
 # pip, not uv/poetry: only pip sees the local CPU wheel of torch 2.13.0.
 $(STAMP): pyproject.toml export/requirements.txt
@@ -59,6 +60,10 @@ compose-test: install
 
 k8s-check: install
 	$(BIN)/python -m pytest tests/k8s -q
+
+# Needs Debian's chromium; runs the stack on a private copy of the artifacts.
+demo-video: artifacts
+	$(BIN)/python scripts/demo_video.py
 
 clean-artifacts:
 	rm -rf artifacts/versions artifacts/CURRENT artifacts/*.onnx artifacts/*.json artifacts/*.pkl artifacts/*.png data/ref_data.csv

@@ -1,6 +1,6 @@
 """Retraining on drifted feedback: from scratch vs warm_start, accuracy and time.
 
-Renders shifted clips (`--shift`: darker, blurred, unseen backgrounds), feeds
+Renders shifted clips (`--shift`: darker, colour-cast, noisier, softer), feeds
 half of them as labelled feedback, retrains in each mode on a private copy of
 the artifacts, and scores champion and challenger on the other, never-seen
 half. Writes benchmarks/results/retrain_modes.json. Run: make bench

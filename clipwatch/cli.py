@@ -33,7 +33,7 @@ def data_synth(
     per_class: Annotated[int, typer.Option(min=1, help="clips per action")] = 40,
     seed: Annotated[int, typer.Option(help="same seed, same clips")] = 0,
     shift: Annotated[
-        bool, typer.Option(help="render the drifted distribution (darker, blurred, new backgrounds)")
+        bool, typer.Option(help="render the drifted distribution (darker, colour-cast, noisier, softer)")
     ] = False,
     start: Annotated[
         int, typer.Option(min=0, help="first clip index (use a range past the training set for held-out clips)")
@@ -196,6 +196,32 @@ def score(
         for r in results:
             typer.echo(f"{r['file']}\t{r['label'] or 'error: ' + r['error']}\t{r['confidence'] or ''}")
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command("simulate")
+def simulate(
+    api: Annotated[str, typer.Option(help="serving API base URL")] = "http://localhost:8080",
+    n: Annotated[int, typer.Option("--n", min=1, help="clips to send")] = 60,
+    shift: Annotated[bool, typer.Option(help="drifted clips (darker, colour-cast, noisier, softer)")] = False,
+    seed: Annotated[int, typer.Option(help="same seed, same clips in the same order")] = 0,
+    eval_n: Annotated[
+        int, typer.Option("--eval", min=0, help="clips scored before and after (never fed back); 0: skip")
+    ] = 60,
+    out: Annotated[Path | None, typer.Option(help="write the result as JSON")] = None,
+) -> None:
+    """Play production traffic: held-aside clips predicted, then given true feedback, so retrains fire."""
+    from clipwatch.api_client import ApiClient
+    from clipwatch.simulate import simulate as run_simulation
+    from clipwatch.simulate import summary_table, write_result
+
+    s = get_settings()
+    client = ApiClient(api, s.api_key.get_secret_value() if s.api_key else None, timeout=120)
+    folder = _paths().data_dir / "simulate" / ("shift" if shift else "plain")
+    result = run_simulation(client, folder, n=n, shift=shift, seed=seed, eval_n=eval_n, echo=typer.echo)
+    typer.echo(summary_table(result))
+    if out:
+        write_result(result, out)
+        typer.echo(f"result in {out}")
 
 
 @app.command("bootstrap")

@@ -1,11 +1,11 @@
 """Champion/challenger retraining on reference + feedback rows.
 
-A stratified slice of the prod rows is held out; the challenger is trained on
-everything else (from scratch, or by growing more trees on the champion with
-``warm_start``); both models are scored on the same slice and the challenger
-is promoted only if the policy allows. Every run, promoted or not, is appended
-to ``artifacts/history.jsonl``. A file lock makes sure at most one retrain
-runs at a time across every process sharing the artifacts directory.
+The two models are compared on the feedback rows appended since the champion was built, the only
+rows it never trained on. Each of those rows is predicted by a challenger fitted without it
+(cross-fitting), then the challenger is fitted on everything (from scratch, or by growing more trees
+on the champion with ``warm_start``) and promoted only if the policy allows. Every run, promoted or
+not, is appended to ``artifacts/history.jsonl``. A file lock makes sure at most one retrain runs at a
+time across every process sharing the artifacts directory.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.dataset import read_embeddings
@@ -97,15 +97,20 @@ def retrain_lock(paths: Paths) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _holdout_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    counts = {c: int((y == c).sum()) for c in set(y)}
-    n_test = max(1, round(fraction * len(y)))
-    if min(counts.values()) >= 2 and n_test >= len(counts) and len(y) - n_test >= len(counts):
-        splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_test, random_state=seed)
-    else:  # some class too rare to stratify: a plain random slice
-        splitter = ShuffleSplit(n_splits=1, test_size=n_test, random_state=seed)
-    train_idx, test_idx = next(splitter.split(np.zeros(len(y)), y))
-    return train_idx, test_idx
+def rows_seen(champion_training: dict, n_prod: int) -> int:
+    """How many leading prod rows the champion could have trained on (prod_data.csv is append-only)."""
+    if "prod_rows_seen" in champion_training:
+        seen = int(champion_training["prod_rows_seen"])
+    else:  # versions published before prod_rows_seen was recorded
+        seen = int(champion_training.get("rows_prod", 0)) + int(champion_training.get("rows_holdout", 0))
+    return seen if seen <= n_prod else 0  # prod_data.csv was replaced: every row is new to the champion
+
+
+def _folds(y: np.ndarray, n_folds: int, seed: int):
+    n_folds = max(2, min(n_folds, len(y)))
+    if min(int((y == c).sum()) for c in set(y)) >= n_folds:
+        return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    return KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)))
 
 
 def retrain(settings: Settings | None = None, *, trigger_rows: int | None = None) -> RetrainOutcome:
@@ -152,57 +157,79 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     if len(y_prod) < MIN_PROD_ROWS:
         outcome.outcome, outcome.reason = "skipped", f"only {len(y_prod)} feedback rows (need {MIN_PROD_ROWS})"
         return
-    train_idx, test_idx = _holdout_split(y_prod, s.holdout_fraction, s.seed + len(y_prod))
-    X_train = np.vstack([X_ref, X_prod[train_idx]])
-    y_train = np.concatenate([y_ref, y_prod[train_idx]])
-    X_hold, y_hold = X_prod[test_idx], y_prod[test_idx]
-    outcome.holdout_rows, outcome.train_rows = len(test_idx), len(y_train)
-
-    classes = sorted(set(y_train))
+    # The comparison is fair only on rows the champion never trained on: the ones appended since it was
+    # built. Each is predicted by a challenger fitted without it (cross-fitting over those rows, with all
+    # older rows and the reference always in training), then the challenger is refitted on everything.
+    seen = rows_seen(champion.metadata.get("training", {}), len(y_prod))
+    new = np.arange(seen, len(y_prod))
+    if len(new) < MIN_PROD_ROWS:
+        outcome.outcome = "skipped"
+        outcome.reason = f"only {len(new)} feedback rows newer than {champion.name} (need {MIN_PROD_ROWS})"
+        return
+    X_all = np.vstack([X_ref, X_prod])
+    y_all = np.concatenate([y_ref, y_prod])
+    new_all = len(y_ref) + new  # the new rows' positions in X_all
     t0 = time.perf_counter()
-    mode = s.retrain_mode
-    if mode == "warm_start" and list(champion.model.classes_) != classes:
-        mode = "scratch"  # new classes: the champion's trees can't be extended
-        outcome.extra["warm_start_fallback"] = "class set changed"
-    if mode == "warm_start":
-        challenger = copy.deepcopy(champion.model)
-        challenger.set_params(warm_start=True, n_estimators=challenger.n_estimators + s.warm_start_trees)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            challenger.fit(X_train, y_train)
-        challenger.set_params(warm_start=False)
-    else:
-        challenger = make_forest(s.n_estimators, s.seed, s.train_jobs).fit(X_train, y_train)
+    oof = np.empty(len(new), dtype=object)
+    modes: set[str] = set()
+    for _, test_new in _folds(y_prod[new], s.eval_folds, s.seed + len(y_prod)):
+        keep = np.ones(len(y_all), dtype=bool)
+        keep[new_all[test_new]] = False
+        fold_model, fold_mode = _fit_challenger(s, champion.model, X_all[keep], y_all[keep])
+        modes.add(fold_mode)
+        oof[test_new] = fold_model.predict(X_prod[new[test_new]])
+    challenger, mode = _fit_challenger(s, champion.model, X_all, y_all)
+    modes.add(mode)
     fit_s = time.perf_counter() - t0
     outcome.extra["fit_seconds"] = round(fit_s, 3)
+    if modes != {s.retrain_mode}:
+        outcome.extra["warm_start_fallback"] = "class set changed"
+    outcome.holdout_rows, outcome.train_rows = len(new), len(y_all)
 
-    champ_pred, chal_pred = champion.model.predict(X_hold), challenger.predict(X_hold)
-    # Macro F1 over the labels that occur in the holdout or in either model's answers, the same set for both.
-    eval_classes = sorted(set(y_hold) | set(champ_pred) | set(chal_pred))
-    champ_metrics = classification_metrics(y_hold, champ_pred, eval_classes)
-    chal_metrics = classification_metrics(y_hold, chal_pred, eval_classes)
+    y_new, champ_pred = y_prod[new], champion.model.predict(X_prod[new])
+    chal_pred = oof.astype(str)
+    # Macro F1 over the labels that occur in the new rows or in either model's answers, the same set for both.
+    eval_classes = sorted(set(y_new) | set(champ_pred) | set(chal_pred))
+    champ_metrics = classification_metrics(y_new, champ_pred, eval_classes)
+    chal_metrics = classification_metrics(y_new, chal_pred, eval_classes)
     outcome.champion_f1 = round(champ_metrics["macro_f1"], 4)
     outcome.challenger_f1 = round(chal_metrics["macro_f1"], 4)
     promote = s.promotion_policy == "always" or chal_metrics["macro_f1"] >= champ_metrics["macro_f1"]
     if not promote:
-        outcome.outcome, outcome.reason = "kept", "challenger scored lower on the holdout"
+        outcome.outcome, outcome.reason = "kept", f"challenger scored lower on the {len(new)} new rows"
         return
 
+    classes = sorted(set(y_all))
     metrics = {
-        "evaluation": f"holdout of {len(test_idx)} feedback rows",
-        **classification_metrics(y_hold, chal_pred, classes),
+        "evaluation": f"cross-fitted on the {len(new)} feedback rows newer than {champion.name}",
+        **classification_metrics(y_new, chal_pred, classes),
         "champion_on_holdout": {k: champ_metrics[k] for k in ("accuracy", "macro_f1", "balanced_accuracy")},
     }
     training = {
         "rows_ref": len(y_ref),
-        "rows_prod": len(train_idx),
-        "rows_holdout": len(test_idx),
-        "class_counts": {c: int((y_train == c).sum()) for c in classes},
+        "rows_prod": len(y_prod),
+        "prod_rows_seen": len(y_prod),
+        "rows_evaluated": len(new),
+        "class_counts": {c: int((y_all == c).sum()) for c in classes},
         "retrain_mode": mode,
         "parent_version": champion.name,
         "fit_seconds": round(fit_s, 2),
     }
-    metadata = build_metadata(s, paths, classes, int(X_train.shape[1]), challenger, training, metrics)
-    title = f"holdout ({len(test_idx)} rows), macro F1 {metrics['macro_f1']:.3f}"
+    metadata = build_metadata(s, paths, classes, int(X_all.shape[1]), challenger, training, metrics)
+    title = f"cross-fitted on {len(new)} new rows, macro F1 {metrics['macro_f1']:.3f}"
     outcome.new_version = publish_model(paths, challenger, metadata, title)
     outcome.outcome = "promoted"
+
+
+def _fit_challenger(s: Settings, champion_model, X: np.ndarray, y: np.ndarray):
+    """A challenger fitted on (X, y): from scratch, or the champion with more trees; and the mode used."""
+    if s.retrain_mode == "warm_start" and list(champion_model.classes_) == sorted(set(y)):
+        model = copy.deepcopy(champion_model)
+        model.set_params(warm_start=True, n_estimators=model.n_estimators + s.warm_start_trees)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model.fit(X, y)
+        model.set_params(warm_start=False)
+        return model, "warm_start"
+    # scratch, or warm_start with a changed class set (the champion's trees can't be extended)
+    return make_forest(s.n_estimators, s.seed, s.train_jobs).fit(X, y), "scratch"

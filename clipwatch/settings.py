@@ -88,7 +88,9 @@ class Settings(BaseSettings):
     retrain_mode: Literal["scratch", "warm_start"] = Field(
         "scratch", validation_alias=AliasChoices("RETRAIN_MODE", "CLIPWATCH_RETRAIN_MODE")
     )
-    holdout_fraction: float = Field(0.25, gt=0, lt=1, description="share of prod rows held out to compare models")
+    eval_folds: int = Field(
+        4, ge=2, description="cross-fitting folds over the feedback rows newer than the champion, to compare models"
+    )
     warm_start_trees: int = Field(100, ge=1, description="trees added to the champion in warm_start mode")
 
     seed: int = 0

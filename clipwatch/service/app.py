@@ -24,6 +24,7 @@ from clipwatch.feedback import FeedbackRow, FeedbackStore, StorageFullError
 from clipwatch.paths import Paths
 from clipwatch.predictor import Prediction, Predictor
 from clipwatch.retrain import RetrainOutcome, read_history
+from clipwatch.service.docs import mount_offline_docs
 from clipwatch.service.metrics import Metrics
 from clipwatch.service.schemas import (
     BatchItem,
@@ -185,7 +186,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=clipwatch.__version__,
         description="Video action classification: predict, give feedback, retrain every k rows.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    mount_offline_docs(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]

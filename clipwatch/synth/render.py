@@ -95,16 +95,6 @@ def background(rng: np.random.Generator, width: int, height: int, kinds: tuple[s
         small = rng.uniform(0, 1, (cells, int(cells * width / height) + 1, 1)).astype(np.float32)
         w = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)[..., None]
         img = c1 * (1 - w) + c2 * w + rng.normal(0, 10, (height, width, 1))
-    elif kind == "stripes":
-        period = rng.uniform(8, 40)
-        xx = np.arange(width, dtype=np.float32)[None, :, None]
-        w = (np.sin(2 * np.pi * xx / period) > 0).astype(np.float32)
-        img = np.broadcast_to(c1 * (1 - w) + c2 * w, (height, width, 3))
-    elif kind == "checker":
-        cell = int(rng.integers(8, 32))
-        yy, xx = np.mgrid[0:height, 0:width]
-        w = (((yy // cell) + (xx // cell)) % 2)[..., None].astype(np.float32)
-        img = c1 * (1 - w) + c2 * w
     else:  # pragma: no cover - guarded by the callers' constants
         raise ValueError(kind)
     # A floor band below the horizon, as most footage has.

@@ -79,6 +79,9 @@ class LiveServer:
             "CLIPWATCH_ARTIFACTS_DIR": str(settings.artifacts_dir),
             "CLIPWATCH_N_ESTIMATORS": str(settings.n_estimators),
             "RETRAIN_EVERY_K": str(settings.retrain_every_k),
+            "PROMOTION_POLICY": settings.promotion_policy,
+            "RETRAIN_MODE": settings.retrain_mode,
+            "CLIPWATCH_EVAL_FOLDS": str(settings.eval_folds),
             **(env or {}),
         }
         self.workers = workers

@@ -101,7 +101,7 @@ def test_kth_feedback_triggers_a_background_retrain_and_a_hot_swap(client_for, v
     assert entry["outcome"] == "promoted" and entry["trigger_rows"] == 4
     assert entry["champion_version"] == v0 and entry["new_version"] == model["version"] != v0
     assert entry["champion_f1"] is not None and entry["challenger_f1"] is not None
-    assert model["training"]["rows_prod"] + model["training"]["rows_holdout"] == 4
+    assert model["training"]["rows_prod"] == model["training"]["prod_rows_seen"] == 4
     assert predict(client, videos)["model_version"] == model["version"]
     metrics = client.get("/metrics").text
     assert 'clipwatch_retrains_total{outcome="promoted"} 1.0' in metrics

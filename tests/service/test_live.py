@@ -46,7 +46,12 @@ def test_50_concurrent_feedbacks_make_50_whole_rows_and_the_right_number_of_retr
         time.sleep(0.5)
     history = read_history(paths)
     assert [h["trigger_rows"] for h in history] == [20, 40]
-    assert all(h["outcome"] == "promoted" for h in history)
+    assert history[0]["outcome"] == "promoted"
+    # The burst outruns the first retrain, which then learns every row so far; the second either does
+    # the same or finds nothing newer than that model and skips.
+    second = history[1]
+    assert second["outcome"] == "promoted" or "feedback rows newer than" in second["reason"], second
+    assert ArtifactStore(paths).load().metadata["training"]["prod_rows_seen"] == 50
 
 
 def test_every_worker_picks_up_a_promoted_model_within_2_s(live_server):

@@ -5,6 +5,15 @@ import shutil
 from tests.service.conftest import clip_bytes
 
 
+def test_docs_work_offline(client):
+    # The stack runs without internet: /docs must not pull Swagger UI from a CDN.
+    html = client.get("/docs").text
+    assert "cdn.jsdelivr.net" not in html and "/docs-assets/swagger-ui-bundle.js" in html
+    js = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"] and len(js.content) > 500_000
+    assert client.get("/docs-assets/swagger-ui.css").status_code == 200
+
+
 def test_health_ready_and_docs(client, trained):
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready").json()

@@ -1,0 +1,387 @@
+"""`make demo-video`: the retrain cycle, recorded from the real stack, as docs/demo.mp4.
+
+Starts the serving API, the web app and the Evidently UI on a private copy of the artifacts (so the
+demo always opens on version 1 and never touches your data), then drives headless Chromium
+(Debian's /usr/bin/chromium, through Playwright): upload a clip, watch the preview, predict, read the
+sampled frames and probabilities, send feedback; then shifted traffic from `clipwatch simulate` fires
+retrains while the Model page shows versions arriving; then the Evidently dashboard, /docs and
+/metrics. Screenshots taken at a steady rate get a caption bar naming the step and are encoded as
+H.264 1280x720. Also writes docs/demo.json (each step's caption and time span, which the tests
+check against the video), a poster frame and a short GIF of the loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from clipwatch.api_client import ApiClient  # noqa: E402
+from clipwatch.demo_captions import BAR_HEIGHT, HEIGHT, WIDTH, caption_bar  # noqa: E402
+from clipwatch.paths import Paths  # noqa: E402
+from clipwatch.settings import Settings  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+FPS = 4
+RETRAIN_EVERY_K = 20
+TRAFFIC = 59  # with the one feedback sent in the browser: three retrains
+DOCS = ROOT / "docs"
+VIDEO_READY = "() => { const v = document.querySelector('video'); return !!v && v.readyState >= 2 }"
+PLAY_VIDEO = "() => { const v = document.querySelector('video'); v.muted = true; v.loop = true; v.play() }"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    """API, web app and Evidently UI on free loopback ports, over a private copy of the artifacts."""
+
+    def __init__(self, work: Path):
+        src = Paths.from_settings(Settings())
+        if not (src.artifacts_dir / "CURRENT").exists() or not src.ref_data.exists():
+            raise SystemExit("demo-video: no model yet; run `make artifacts` first")
+        self.data, self.artifacts = work / "data", work / "artifacts"
+        self.data.mkdir(parents=True)
+        shutil.copy(src.ref_data, self.data / "ref_data.csv")
+        first = sorted((src.artifacts_dir / "versions").iterdir())[0].name
+        self.artifacts.mkdir()
+        for item in src.artifacts_dir.iterdir():
+            if item.name not in ("versions", "CURRENT", "history.jsonl"):
+                (shutil.copytree if item.is_dir() else shutil.copy)(item, self.artifacts / item.name)
+        shutil.copytree(src.artifacts_dir / "versions" / first, self.artifacts / "versions" / "v0001")
+        (self.artifacts / "CURRENT").write_text("v0001\n")
+        self.ports = {name: free_port() for name in ("api", "webapp", "evidently")}
+        self.env = {
+            **os.environ,
+            "CLIPWATCH_DATA_DIR": str(self.data),
+            "CLIPWATCH_ARTIFACTS_DIR": str(self.artifacts),
+            "RETRAIN_EVERY_K": str(RETRAIN_EVERY_K),
+            # A minute of traffic is too little for the if_better gate to call reliably (README:
+            # "the retrain cycle, shown"), so the demo promotes every challenger and says so.
+            "PROMOTION_POLICY": "always",
+            "API_URL": self.url("api"),
+            "DO_NOT_TRACK": "1",
+            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        }
+        self.env.pop("CLIPWATCH_API_KEY", None)
+        self.procs: list[subprocess.Popen] = []
+        self.logs = work / "logs"
+        self.logs.mkdir()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def settings(self) -> Settings:
+        return Settings(data_dir=self.data, artifacts_dir=self.artifacts, _env_file=None)
+
+    def start(self) -> None:
+        py = sys.executable
+        commands = {
+            "api": [
+                py, "-m", "uvicorn", "api:app", "--app-dir", str(ROOT / "serving"), "--port", str(self.ports["api"]),
+            ],
+            "webapp": [
+                py, "-m", "streamlit", "run", str(ROOT / "webapp" / "app.py"), "--server.port",
+                str(self.ports["webapp"]), "--server.headless", "true", "--server.address", "127.0.0.1",
+            ],
+            "evidently": [
+                str(Path(py).parent / "evidently"), "ui", "--workspace", str(self.data / "workspace"),
+                "--host", "127.0.0.1", "--port", str(self.ports["evidently"]),
+            ],
+        }  # fmt: skip
+        from clipwatch.reporting import run_reports
+
+        run_reports(self.settings())  # creates the project, so the UI has something to open
+        for name, cmd in commands.items():
+            log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the process
+            self.procs.append(subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT))
+        for name, path in (("api", "/ready"), ("webapp", "/_stcore/health"), ("evidently", "/api/projects")):
+            deadline = time.time() + 120
+            while True:
+                try:
+                    if httpx.get(self.url(name) + path, timeout=3).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.time() > deadline:
+                    raise SystemExit(f"demo-video: {name} did not start; see {self.logs / name}.log")
+                time.sleep(1)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+class Recorder:
+    """Screenshots at a steady rate, each a frame of the video under the current caption."""
+
+    def __init__(self, page):
+        self.page = page
+        self.frames: list[bytes] = []
+        self.steps: list[dict] = []
+        self.poster = 0
+        self.next_tick = time.monotonic()
+
+    def step(self, key: str, caption: str) -> None:
+        if self.steps:
+            self.steps[-1]["end_frame"] = len(self.frames)
+        self.steps.append({"key": key, "caption": caption, "start_frame": len(self.frames)})
+        print(f"demo-video: {caption}", flush=True)
+
+    def snap(self) -> None:
+        delay = self.next_tick - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self.frames.append(self.page.screenshot(type="jpeg", quality=85))
+        self.next_tick = max(self.next_tick + 1 / FPS, time.monotonic())
+
+    def hold(self, seconds: float) -> None:
+        for _ in range(round(seconds * FPS)):
+            self.snap()
+
+    def until(self, ready, timeout: float, max_seconds: float | None = None) -> None:
+        """Film until ready() is true; past max_seconds of footage keep waiting without filming."""
+        deadline, filmed = time.monotonic() + timeout, 0
+        while not ready():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"demo-video: timed out during '{self.steps[-1]['caption']}'")
+            if max_seconds is None or filmed < max_seconds * FPS:
+                self.snap()
+                filmed += 1
+            else:
+                time.sleep(0.25)
+
+    def close(self) -> None:
+        self.steps[-1]["end_frame"] = len(self.frames)
+
+
+def visible(page, text: str):
+    return lambda: page.get_by_text(text).first.is_visible()
+
+
+def record(stack: Stack, clip: Path, traffic_dir: Path) -> Recorder:
+    from playwright.sync_api import sync_playwright
+
+    from clipwatch.reporting import run_reports
+    from clipwatch.simulate import simulate
+
+    webapp, api = stack.url("webapp"), stack.url("api")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-gpu",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT - BAR_HEIGHT})
+        rec = Recorder(page)
+        try:
+            rec.step("start", "clipwatch: the web app, talking to the serving API; the model is version 1")
+            page.goto(webapp, wait_until="networkidle")
+            page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
+            rec.hold(4)
+
+            rec.step("upload", "1. Upload a clip: the browser previews it before anything is sent")
+            page.set_input_files("input[type=file]", str(clip))
+            rec.until(lambda: page.evaluate(VIDEO_READY), 60)
+            page.evaluate(PLAY_VIDEO)
+            rec.hold(5)
+
+            rec.step("predict", "2. Predict: the label, the sampled frames the CNN saw, every class's probability")
+            page.get_by_role("button", name="Predict").click()
+            rec.until(visible(page, "Predicted action"), 120)
+            rec.hold(2)
+            rec.poster = len(rec.frames) - 1
+            rec.hold(2)
+            page.mouse.wheel(0, 450)
+            rec.hold(4)
+
+            rec.step("feedback", "3. Send feedback: the true label becomes a row of prod_data.csv")
+            page.get_by_role("button", name="Send feedback").scroll_into_view_if_needed()
+            page.get_by_role("button", name="Send feedback").click()
+            rec.until(visible(page, "prod_data.csv now has 1 rows"), 60)
+            rec.hold(4)
+
+            rec.step(
+                "traffic",
+                f"4. Shifted traffic (clipwatch simulate): a retrain every {RETRAIN_EVERY_K} feedback rows "
+                "(policy 'always' for the demo)",
+            )
+            done = threading.Event()
+            lines: list[str] = []
+
+            def traffic() -> None:
+                try:
+
+                    def on_line(line: str) -> None:
+                        lines.append(line)
+                        if line.startswith("retrain at row"):
+                            run_reports(stack.settings())  # what the watcher does after each retrain
+
+                    simulate(ApiClient(api, timeout=120), traffic_dir, n=TRAFFIC, shift=True, echo=on_line)
+                finally:
+                    done.set()
+
+            thread = threading.Thread(target=traffic, daemon=True)
+            thread.start()
+            page.goto(f"{webapp}/model", wait_until="networkidle")
+            last_reload = time.monotonic()
+
+            def traffic_done() -> bool:
+                nonlocal last_reload
+                if time.monotonic() - last_reload > 8:  # the Model page as a user refreshing it would see it
+                    page.reload(wait_until="networkidle")
+                    last_reload = time.monotonic()
+                return done.is_set()
+
+            rec.until(traffic_done, 900, max_seconds=40)
+            thread.join()
+            for line in lines:
+                print(f"demo-video:   {line}", flush=True)
+
+            promoted = sum("promoted ->" in line for line in lines)
+            verdict = f"{promoted} of 3 challengers promoted" if promoted else "every challenger kept (scored lower)"
+            rec.step("model", f"5. Model page: {verdict}; each version's score and every retrain's verdict")
+            page.reload(wait_until="networkidle")
+            rec.until(visible(page, "Retrain history"), 60)
+            rec.hold(4)
+            page.mouse.wheel(0, 800)
+            rec.hold(6)
+
+            rec.step("reports", "6. Evidently: embedding drift and F1 over time as the shifted feedback accumulates")
+            project = httpx.get(stack.url("evidently") + "/api/projects", timeout=30).json()[0]["id"]
+            page.goto(f"{stack.url('evidently')}/projects/{project}", wait_until="networkidle")
+            rec.hold(6)
+            page.mouse.wheel(0, 900)
+            rec.hold(6)
+            page.mouse.wheel(0, 900)
+            rec.hold(5)
+
+            rec.step("docs", "7. The serving API: OpenAPI docs for predict, batch, feedback, model")
+            page.goto(f"{api}/docs", wait_until="networkidle")
+            rec.hold(7)
+
+            rec.step("metrics", "8. Prometheus metrics: requests, latency, predictions, feedback, retrains")
+            page.goto(f"{api}/metrics", wait_until="load")
+            page.evaluate("() => window.scrollTo(0, document.body.scrollHeight / 3)")
+            rec.hold(6)
+            rec.close()
+        finally:
+            browser.close()
+    return rec
+
+
+def encode(rec: Recorder, out: Path) -> None:
+    import av
+
+    captions = [None] * len(rec.frames)
+    for s in rec.steps:
+        for i in range(s["start_frame"], s["end_frame"]):
+            captions[i] = s["caption"]
+    tmp = out.with_name(out.name + ".partial")
+    with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=FPS, options={"crf": "26", "preset": "medium"})
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        for jpeg, caption in zip(rec.frames, captions, strict=True):
+            frame = compose(jpeg, caption)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    tmp.replace(out)
+
+
+def compose(jpeg: bytes, caption: str) -> Image.Image:
+    shot = Image.open(io.BytesIO(jpeg)).convert("RGB").resize((WIDTH, HEIGHT - BAR_HEIGHT))
+    frame = Image.new("RGB", (WIDTH, HEIGHT))
+    frame.paste(shot, (0, 0))
+    frame.paste(caption_bar(caption), (0, HEIGHT - BAR_HEIGHT))
+    return frame
+
+
+def write_extras(rec: Recorder) -> None:
+    steps = [
+        {
+            "key": s["key"],
+            "caption": s["caption"],
+            "start_s": round(s["start_frame"] / FPS, 2),
+            "end_s": round(s["end_frame"] / FPS, 2),
+        }
+        for s in rec.steps
+    ]
+    meta = {"fps": FPS, "width": WIDTH, "height": HEIGHT, "frames": len(rec.frames), "steps": steps}
+    (DOCS / "demo.json").write_text(json.dumps(meta, indent=2) + "\n")
+    # The poster: the prediction with its probabilities; the GIF: one frame per step, small.
+    predict = next(s for s in rec.steps if s["key"] == "predict")
+    compose(rec.frames[rec.poster], predict["caption"]).save(DOCS / "demo-poster.png", optimize=True)
+    stills = [
+        compose(rec.frames[(s["start_frame"] + s["end_frame"]) // 2], s["caption"]).resize((640, 360))
+        for s in rec.steps
+    ]
+    stills[0].save(
+        DOCS / "demo-loop.gif", save_all=True, append_images=stills[1:], duration=2500, loop=0, optimize=True
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DOCS / "demo.mp4")
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"demo-video: {CHROMIUM} not found (Debian package 'chromium')", file=sys.stderr)
+        return 2
+    # Evidently's quality report on a few rows warns about classes nobody predicted; not news here.
+    warnings.filterwarnings("ignore", message="Precision is ill-defined")
+    t0 = time.time()
+    work = Path(tempfile.mkdtemp(prefix="clipwatch-demo-"))
+    stack = Stack(work)
+    from clipwatch.simulate import traffic_clips
+
+    clip = traffic_clips(work / "upload", ["wave"], 1, shift=False, seed=3, start=7000)[0]
+    try:
+        stack.start()
+        rec = record(stack, clip, work / "traffic")
+    finally:
+        stack.stop()
+    DOCS.mkdir(exist_ok=True)
+    encode(rec, args.out)
+    write_extras(rec)
+    shutil.rmtree(work, ignore_errors=True)
+    size = args.out.stat().st_size / 1e6
+    print(
+        f"demo-video: {args.out} ({len(rec.frames) / FPS:.0f} s, {WIDTH}x{HEIGHT}, {size:.1f} MB) "
+        f"in {time.time() - t0:.0f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

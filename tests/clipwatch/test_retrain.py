@@ -1,0 +1,68 @@
+"""Champion/challenger: the comparison uses only feedback the champion never trained on."""
+
+import numpy as np
+
+from clipwatch.dataset import read_embeddings
+from clipwatch.feedback import FeedbackRow, FeedbackStore
+from clipwatch.paths import Paths
+from clipwatch.retrain import retrain, rows_seen
+
+
+def add_feedback(settings, n: int, offset: int = 0) -> None:
+    """n feedback rows: reference vectors with their true labels (a plausible, learnable stream)."""
+    paths = Paths.from_settings(settings)
+    X, y, _ = read_embeddings(paths.ref_data)
+    rows = [
+        FeedbackRow(X[(offset + i) % len(y)], str(y[(offset + i) % len(y)]), "walk", f"{offset + i:032x}", "v0001", 0.5)
+        for i in range(n)
+    ]
+    FeedbackStore(paths.prod_data, X.shape[1]).append(rows)
+
+
+def test_each_retrain_is_judged_on_the_rows_newer_than_its_champion(make_settings):
+    s = make_settings(promotion_policy="always")
+    add_feedback(s, 12)
+    first = retrain(s, trigger_rows=12)
+    assert first.outcome == "promoted" and first.holdout_rows == 12  # v0001 saw no feedback at all
+    add_feedback(s, 8, offset=12)
+    second = retrain(s, trigger_rows=20)
+    # v0002 trained on the first 12 rows: scoring it on them would flatter it, so only the 8 new ones count.
+    assert second.champion_version == first.new_version and second.holdout_rows == 8
+    assert second.train_rows == 20 + len(read_embeddings(Paths.from_settings(s).ref_data)[1])
+
+
+def test_a_kept_challenger_leaves_the_new_rows_to_accumulate(make_settings):
+    s = make_settings(promotion_policy="always")
+    add_feedback(s, 10)
+    retrain(s)
+    s_gated = make_settings(promotion_policy="if_better")
+    add_feedback(s_gated, 6, offset=10)
+    run = retrain(s_gated)
+    assert run.holdout_rows == 6
+    if run.outcome == "kept":
+        add_feedback(s_gated, 6, offset=16)
+        assert retrain(s_gated).holdout_rows == 12
+
+
+def test_too_few_new_rows_skip_instead_of_judging_on_noise(make_settings):
+    s = make_settings(promotion_policy="always")
+    add_feedback(s, 10)
+    retrain(s)
+    add_feedback(s, 2, offset=10)
+    run = retrain(s)
+    assert run.outcome == "skipped" and "only 2 feedback rows newer than v0002" in run.reason
+
+
+def test_rows_seen_reads_old_metadata_and_survives_a_replaced_prod_file():
+    assert rows_seen({"prod_rows_seen": 40}, 50) == 40
+    assert rows_seen({"rows_prod": 30, "rows_holdout": 10}, 50) == 40  # versions from before the field
+    assert rows_seen({}, 50) == 0
+    assert rows_seen({"prod_rows_seen": 40}, 25) == 0  # prod_data.csv was replaced: every row is new
+
+
+def test_with_three_folds_both_models_are_scored_on_all_the_new_rows(make_settings):
+    s = make_settings(promotion_policy="always", eval_folds=3)
+    add_feedback(s, 9)
+    run = retrain(s)
+    assert run.holdout_rows == 9 and run.challenger_f1 is not None
+    assert np.isfinite(run.champion_f1)
