@@ -201,7 +201,7 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
 
     classes = sorted(set(y_all))
     metrics = {
-        "evaluation": f"cross-fitted on the {len(new)} feedback rows newer than {champion.name}",
+        "evaluation": f"cross-fitting on the {len(new)} feedback rows newer than {champion.name}",
         **classification_metrics(y_new, chal_pred, classes),
         "champion_on_holdout": {k: champ_metrics[k] for k in ("accuracy", "macro_f1", "balanced_accuracy")},
     }
