@@ -10,6 +10,7 @@ Writes benchmarks/results/embedding.json and prints a table. Run: make bench
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -128,6 +129,7 @@ def main() -> None:
         ms, _ = median_ms(lambda e=emb: e.backbone.embed_inputs(x), args.repeats)
         cnn[name] = {"batch16_ms": ms, "gflops": GFLOP_PER_FRAME * 16 / (ms / 1e3)}
         cnn[name]["fraction_of_fp32_peak"] = cnn[name]["gflops"] / peak
+    shutil.rmtree(tmp, ignore_errors=True)  # the clips and any int8 model built for this run
     targets = {
         "fp32 >= 2.5x naive at 320x240": results[0]["fp32"]["speedup_vs_naive"] >= 2.5,
         "fp32 >= 1.8x naive at 720p": results[1]["fp32"]["speedup_vs_naive"] >= 1.8,
