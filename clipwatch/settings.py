@@ -44,14 +44,12 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("CLIPWATCH_API_KEY", "API_KEY"))
     cors_origins: list[str] = Field(default_factory=list)
 
-    @field_validator("api_key", mode="before")
+    @field_validator("api_key")
     @classmethod
-    def _blank_key_means_none(cls, value):
+    def _blank_key_means_none(cls, value: SecretStr | None) -> SecretStr | None:
         # `CLIPWATCH_API_KEY=` (as in .env.example, and Compose's ${CLIPWATCH_API_KEY:-}) means "no key",
         # not "the empty key", which would lock every write endpoint.
-        if value is None or (isinstance(value, str | SecretStr) and not str(_plain(value)).strip()):
-            return None
-        return value
+        return value if value is not None and value.get_secret_value().strip() else None
 
     allow_new_classes: bool = Field(
         False, validation_alias=AliasChoices("ALLOW_NEW_CLASSES", "CLIPWATCH_ALLOW_NEW_CLASSES")
@@ -97,10 +95,6 @@ class Settings(BaseSettings):
     n_estimators: int = Field(300, ge=10)
     cv_folds: int = Field(5, ge=2)
     train_jobs: int = Field(-1, description="parallel jobs for the forest (-1: all cores)")
-
-
-def _plain(value: str | SecretStr) -> str:
-    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 @lru_cache
