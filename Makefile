@@ -5,12 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install artifacts run test test-fast bench lint compose-test k8s-check demo-video clean-artifacts
+.PHONY: help install artifacts run test test-fast bench soak fuzz audit lint compose-test k8s-check demo-video clean-artifacts
 
 help:
 	@echo "make run    install, build missing artifacts, start the services, print URLs"
 	@echo "make test   the test suite (installs first)"
 	@echo "make bench  benchmarks (table + benchmarks/results/*.json)"
+	@echo "make soak   10 minutes of mixed load on a live server: failures, memory, descriptors, p95"
+	@echo "make fuzz   schema fuzzing (300 requests per endpoint) and the hostile-file corpus"
+	@echo "make audit  pip-audit over each image's requirements (needs pypi.org or OSV)"
 	@echo "make lint   ruff"
 	@echo "make compose-test  build every image, run the Compose stacks for real, tear down"
 	@echo "make k8s-check     render k8s/ with kustomize and validate every object offline"
@@ -43,6 +46,16 @@ bench: artifacts
 	$(BIN)/python benchmarks/embedding.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/retrain_modes.py
+
+# Long reliability runs; figures go to benchmarks/results/{soak,fuzz}.json (fast versions run in make test).
+soak: artifacts
+	$(BIN)/python -m tests.reliability.soak --minutes $(or $(MINUTES),10)
+
+fuzz: artifacts
+	$(BIN)/python -m tests.reliability.fuzz --examples $(or $(EXAMPLES),300)
+
+audit: install
+	$(BIN)/python scripts/audit.py
 
 lint: install
 	$(BIN)/ruff check .

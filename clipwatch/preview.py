@@ -6,6 +6,8 @@ from pathlib import Path
 
 import av
 
+from clipwatch.video import open_video
+
 # (container, codec) pairs Chromium plays natively.
 PLAYABLE = {("mp4", "h264"), ("mov", "h264"), ("webm", "vp8"), ("webm", "vp9"), ("mp4", "av1"), ("webm", "av1")}
 
@@ -23,7 +25,7 @@ def _container_kind(container) -> str:
 
 def browser_playable(path: str | Path) -> bool:
     try:
-        with av.open(str(path)) as c:
+        with open_video(path) as c:
             if not c.streams.video:
                 return False
             return (_container_kind(c), c.streams.video[0].codec_context.name) in PLAYABLE
@@ -34,7 +36,7 @@ def browser_playable(path: str | Path) -> bool:
 def transcode_h264(src: str | Path, dst: str | Path, *, max_width: int = 640, max_seconds: float = 120.0) -> Path:
     """Re-encode to H.264 MP4 (yuv420p, faststart), at most max_width wide and max_seconds long."""
     dst = Path(dst)
-    with av.open(str(src)) as inp:
+    with open_video(src) as inp:
         vin = inp.streams.video[0]
         rate = vin.average_rate or vin.guessed_rate or 25
         w, h = vin.codec_context.width, vin.codec_context.height

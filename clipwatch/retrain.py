@@ -77,6 +77,19 @@ def read_history(paths: Paths, limit: int | None = None) -> list[dict]:
     return entries[-limit:] if limit else entries
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def missed_trigger(paths: Paths, rows: int, k: int) -> int | None:
+    """The last multiple of k the feedback count has reached if no retrain ran for it (a crash lost it)."""
+    if not k or rows < k:
+        return None
+    boundary = rows // k * k
+    answered = max((e.get("trigger_rows") or 0 for e in read_history(paths)), default=0)
+    return boundary if boundary > answered else None
+
+
 def _append_history(paths: Paths, outcome: RetrainOutcome) -> None:
     fd = os.open(history_path(paths), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -117,11 +130,20 @@ def retrain(settings: Settings | None = None, *, trigger_rows: int | None = None
     s = settings or get_settings()
     paths = Paths.from_settings(s)
     with retrain_lock(paths):
+        if trigger_rows is not None and any(e.get("trigger_rows") == trigger_rows for e in read_history(paths)):
+            # Several processes found the same missed trigger at start-up; the first one ran it.
+            return RetrainOutcome(
+                uuid.uuid4().hex[:12],
+                "skipped",
+                _now(),
+                trigger_rows=trigger_rows,
+                reason=f"feedback row {trigger_rows} already had its retrain",
+            )
         started = time.perf_counter()
         outcome = RetrainOutcome(
             id=uuid.uuid4().hex[:12],
             outcome="failed",
-            started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            started_at=_now(),
             trigger_rows=trigger_rows,
             mode=s.retrain_mode,
             policy=s.promotion_policy,

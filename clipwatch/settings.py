@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     max_concurrent_predictions: int = Field(2, ge=1, description="clips embedded at once per process")
     prediction_cache_size: int = Field(2000, ge=1, description="predictions kept for feedback by id")
     prediction_ttl_s: float = Field(24 * 3600, gt=0)
+    upload_dir: Path | None = Field(
+        None,
+        description="where uploads stream to while they are classified (default: the system temp dir); "
+        "kept off the data volume so a full data disk does not stop predictions",
+    )
     api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("CLIPWATCH_API_KEY", "API_KEY"))
     cors_origins: list[str] = Field(default_factory=list)
 

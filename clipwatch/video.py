@@ -24,6 +24,11 @@ except ImportError:  # pragma: no cover - depends on the platform
 
 log = logging.getLogger(__name__)
 
+# The demuxers behind MP4/MOV, AVI and MKV/WebM, and nothing else: FFmpeg would otherwise also open
+# images, playlists and concat scripts (which name other files or URLs to read) uploaded as ".mp4".
+CONTAINERS = "mov,mp4,m4a,3gp,3g2,mj2,avi,matroska,webm"
+OPEN_OPTIONS = {"format_whitelist": CONTAINERS, "protocol_whitelist": "file"}
+
 
 class ClipError(ClipwatchError, ValueError):
     """A clip that cannot be turned into frames. The message names the file."""
@@ -53,7 +58,7 @@ def probe(path: str | Path, *, max_pixels: int, max_duration_s: float) -> VideoI
     """Read a clip's header. Raises ClipError for anything that is not a usable video."""
     name = Path(path).name
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_video(path) as container:
             if not container.streams.video:
                 raise ClipError(f"{name}: no video stream")
             stream = container.streams.video[0]
@@ -68,6 +73,8 @@ def probe(path: str | Path, *, max_pixels: int, max_duration_s: float) -> VideoI
             codec = stream.codec_context.name
     except ClipError:
         raise
+    except av.error.ArgumentError as exc:  # what FFmpeg says when no whitelisted demuxer takes the file
+        raise ClipError(f"{name}: not a readable video (not an MP4, MOV, AVI, MKV or WebM file)") from exc
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, IndexError) as exc:
         raise ClipError(f"{name}: not a readable video ({_reason(exc, path)})") from exc
     if width <= 0 or height <= 0:
@@ -83,16 +90,19 @@ def probe(path: str | Path, *, max_pixels: int, max_duration_s: float) -> VideoI
     return VideoInfo(frames, fps, width, height, duration, codec)
 
 
+def open_video(path: str | Path):
+    return av.open(str(path), metadata_errors="ignore", options=OPEN_OPTIONS)
+
+
 def sample_frames(path: str | Path, k: int, size: int, info: VideoInfo) -> np.ndarray:
     """Return k RGB frames, k x size x size x 3 uint8, at the centres of k segments."""
-    name = Path(path).name
     if decord is not None:
         try:
             return _sample_decord(path, k, size)
         except ClipError:
             raise
         except Exception as exc:  # decord raises bare DECORDError/RuntimeError
-            log.debug("decord failed on %s (%s); falling back to PyAV", name, exc)
+            log.debug("decord failed on %s (%s); falling back to PyAV", Path(path).name, exc)
     return _sample_pyav(path, k, size, info)
 
 
@@ -113,7 +123,7 @@ def _sample_pyav(path: str | Path, k: int, size: int, info: VideoInfo) -> np.nda
     last: np.ndarray | None = None
     n = decoded = 0
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_video(path) as container:
             n = info.frames or _count_packets(container)
             if n <= 0:
                 raise ClipError(f"{name}: video has no frames")
@@ -124,7 +134,7 @@ def _sample_pyav(path: str | Path, k: int, size: int, info: VideoInfo) -> np.nda
                     break
                 decoded = i + 1
                 if i in wanted_set:
-                    last = frame.to_ndarray(width=size, height=size, format="rgb24")
+                    last = _upright(frame.to_ndarray(width=size, height=size, format="rgb24"), frame.rotation)
                     picked[i] = last
     except ClipError:
         raise
@@ -137,6 +147,14 @@ def _sample_pyav(path: str | Path, k: int, size: int, info: VideoInfo) -> np.nda
         raise ClipError(f"{name}: truncated or corrupt: the header declares {n} frames, only {decoded} decode")
     # A header that over-counts frames leaves the tail indices unmet: reuse the last frame.
     return np.stack([picked.get(int(i), last) for i in wanted])
+
+
+def _upright(picture: np.ndarray, rotation: float) -> np.ndarray:
+    """Turn a frame the way a player would (phones store portrait clips sideways plus a display matrix).
+
+    decord does this itself. The picture is already square, and turning commutes with the resize."""
+    quarter_turns = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(picture, k=quarter_turns)) if quarter_turns else picture
 
 
 def _count_packets(container) -> int:

@@ -4,5 +4,7 @@ All logic lives in clipwatch.service; settings come from the environment (see RE
 """
 
 from clipwatch.service.app import create_app
+from clipwatch.service.memory import tune_malloc
 
+tune_malloc()  # before the server's threads start allocating
 app = create_app()

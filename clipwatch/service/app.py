@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import secrets
+import shutil
 import time
 import uuid
 from contextlib import asynccontextmanager, suppress
@@ -13,8 +14,10 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -23,7 +26,7 @@ from clipwatch.errors import ArtifactError, ClipwatchError
 from clipwatch.feedback import FeedbackRow, FeedbackStore, StorageFullError
 from clipwatch.paths import Paths
 from clipwatch.predictor import Prediction, Predictor
-from clipwatch.retrain import RetrainOutcome, read_history
+from clipwatch.retrain import RetrainOutcome, missed_trigger, read_history
 from clipwatch.service.docs import mount_offline_docs
 from clipwatch.service.metrics import Metrics
 from clipwatch.service.schemas import (
@@ -38,7 +41,7 @@ from clipwatch.service.schemas import (
     RollbackRequest,
 )
 from clipwatch.service.state import CachedPrediction, ModelHolder, PredictionCache, RetrainWorker
-from clipwatch.service.uploads import Upload, receive
+from clipwatch.service.uploads import Upload, process_dir, receive
 from clipwatch.settings import Settings, get_settings
 from clipwatch.video import ClipError
 
@@ -68,8 +71,7 @@ class Service:
         self.paths = Paths.from_settings(settings)
         self.metrics = Metrics()
         self.metrics.set_window(settings.rolling_accuracy_window)
-        self.tmp_dir = self.paths.data_dir / ".uploads"
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir = process_dir(settings.upload_dir)
         self.holder = ModelHolder(settings, on_swap=self._on_swap)
         self.cache = PredictionCache(
             self.paths.data_dir / ".predictions", settings.prediction_cache_size, settings.prediction_ttl_s
@@ -133,6 +135,10 @@ def _response(pid: str, p: Prediction) -> PredictResponse:
     )
 
 
+def _problems(errors) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors)
+
+
 def get_service(request: Request) -> Service:
     return request.app.state.service
 
@@ -140,30 +146,28 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def _bearer(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+# auto_error=False: the 401/403 decision is ours (no key configured means open); this also puts the
+# Bearer scheme in the OpenAPI schema, so /docs has an Authorize button.
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 
 
-def require_key(request: Request, service: ServiceDep) -> None:
+def require_key(service: ServiceDep, credentials: BearerDep) -> None:
     """Write endpoints: open when no key is configured, else Bearer <key>."""
     key = service.settings.api_key
     if key is None:
         return
-    token = _bearer(request)
-    if token is None:
+    if credentials is None or not credentials.credentials.strip():
         raise HTTPException(
             401, "missing API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
         )
-    if not secrets.compare_digest(token.encode(), key.get_secret_value().encode()):
+    if not secrets.compare_digest(credentials.credentials.strip().encode(), key.get_secret_value().encode()):
         raise HTTPException(403, "wrong API key")
 
 
-def require_admin(request: Request, service: ServiceDep) -> None:
+def require_admin(service: ServiceDep, credentials: BearerDep) -> None:
     if service.settings.api_key is None:
         raise HTTPException(403, "admin endpoints are disabled: set CLIPWATCH_API_KEY to enable them")
-    require_key(request, service)
+    require_key(service, credentials)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -175,11 +179,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service.holder.reload()
         service.holder.start_watching()
         if service.feedback is not None:
-            service.metrics.feedback_rows.set(service.feedback.count())
+            rows = service.feedback.count()
+            service.metrics.feedback_rows.set(rows)
+            # A process killed while a retrain was queued or running loses it: run it now.
+            missed = missed_trigger(service.paths, rows, settings.retrain_every_k)
+            if missed:
+                log.warning("the retrain for feedback row %d never finished; running it now", missed)
+                service.retrainer.submit(missed)
         app.state.service = service
         yield
         service.holder.stop()
         service.retrainer.stop()
+        shutil.rmtree(service.tmp_dir, ignore_errors=True)
 
     app = FastAPI(
         title="clipwatch serving API",
@@ -210,6 +221,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if service is not None:
                 service.metrics.requests.labels(endpoint, request.method, str(status)).inc()
                 service.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError):
+        # One sentence, like every other error here (FastAPI's default is a list of objects).
+        return JSONResponse({"detail": f"invalid request: {_problems(exc.errors())}"}, status_code=422)
 
     @app.exception_handler(ArtifactError)
     async def artifact_error(_: Request, exc: ArtifactError):
@@ -262,7 +278,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=BatchResponse,
         responses=ERRORS,
         tags=["predict"],
-        openapi_extra=_body({"multipart/form-data": _form(["files"], files={"type": "array", "items": BINARY})}),
+        openapi_extra=_body(
+            {"multipart/form-data": _form(["files"], files={"type": "array", "items": BINARY, "minItems": 1})}
+        ),
     )
     async def predict_batch(request: Request, service: ServiceDep) -> BatchResponse:
         """Classify many clips (multipart field `files`); a bad file fails alone."""
@@ -339,7 +357,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {
                 "application/json": {"schema": FeedbackRequest.model_json_schema()},
                 "multipart/form-data": _form(
-                    ["file", "target"], file=BINARY, target={"type": "string"}, prediction={"type": "string"}
+                    ["file", "target"],
+                    file=BINARY,
+                    target={"type": "string", "minLength": 1, "maxLength": 64},
+                    prediction={"type": "string", "maxLength": 64},
                 ),
             }
         ),
@@ -352,8 +373,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 body = FeedbackRequest.model_validate_json(await request.body())
             except ValidationError as exc:
-                problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-                raise HTTPException(422, f"invalid feedback JSON: {problems}") from exc
+                raise HTTPException(422, f"invalid feedback JSON: {_problems(exc.errors())}") from exc
             target = _check_target(service, predictor, body.target)
             cached = service.cache.get(body.prediction_id)
             if cached is None:

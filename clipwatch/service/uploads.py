@@ -3,12 +3,17 @@
 Multipart bodies are parsed incrementally (python-multipart's push parser), so
 file parts go straight to disk and nothing holds a whole upload in memory. The
 client's filename is kept only as a display string: temporary files get
-random names and a fixed set of suffixes.
+random names and a fixed set of suffixes, in a directory private to the
+process; a process killed mid-upload leaves its directory behind, and the
+next one to start removes it.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +24,35 @@ from starlette.requests import ClientDisconnect
 
 from clipwatch.paths import VIDEO_EXTENSIONS
 
+log = logging.getLogger(__name__)
+
 MAX_FIELD_BYTES = 64 * 1024
 RAW_TYPES = ("application/octet-stream",)
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def process_dir(root: Path | None) -> Path:
+    """This process's upload directory under root (default: the system temp dir), after sweeping dead ones."""
+    root = Path(root) if root else Path(tempfile.gettempdir()) / "clipwatch-uploads"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob("p*"):
+        pid = old.name[1:]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            log.info("removing %s, left by a process that is gone", old)
+            shutil.rmtree(old, ignore_errors=True)
+    mine = root / f"p{os.getpid()}"
+    mine.mkdir(exist_ok=True)
+    return mine
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: not ours to clean
+        return True
+    return True
 
 
 @dataclass
@@ -57,6 +89,10 @@ def too_large(limit: int) -> HTTPException:
     return HTTPException(413, f"upload exceeds the limit of {limit / 2**20:.0f} MB (MAX_UPLOAD_MB)")
 
 
+def no_space() -> HTTPException:
+    return HTTPException(507, "the server has no space left to receive the upload; try again later")
+
+
 async def receive(request: Request, *, tmp_dir: Path, max_bytes: int, max_files: int = 1) -> Upload:
     """Stream the body into temp files. Raises 413/415/400; cleans up after itself on error."""
     declared = request.headers.get("content-length")
@@ -84,6 +120,11 @@ async def receive(request: Request, *, tmp_dir: Path, max_bytes: int, max_files:
     except ClientDisconnect:
         upload.cleanup()
         raise HTTPException(400, "client disconnected during upload") from None
+    except OSError as exc:
+        upload.cleanup()
+        if exc.errno in NO_SPACE:
+            raise no_space() from exc
+        raise
     except BaseException:
         upload.cleanup()
         raise
@@ -177,6 +218,8 @@ async def _receive_multipart(
                 raise too_large(max_bytes)
             try:
                 parser.write(chunk)
+            except OSError:  # from our callbacks writing to disk, not the parser
+                raise
             except Exception as exc:  # python-multipart raises its own errors on malformed input
                 raise HTTPException(400, f"malformed multipart body: {exc}") from exc
             if state["error"]:

@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clipwatch import video
 from clipwatch.video import ClipError, probe, sample_frames, segment_centres
 from tests.conftest import gradient_frames, write_clip
 
@@ -92,3 +93,34 @@ def test_audio_only_file_has_no_video_stream(tmp_path):
             container.mux(packet)
     with pytest.raises(ClipError, match="no video stream"):
         probe(path, **LIMITS)
+
+
+@pytest.mark.parametrize("reader", ["decord", "pyav"])
+def test_a_rotated_phone_clip_is_sampled_upright(tmp_path, monkeypatch, reader):
+    # A picture with a bright top-left corner, stored turned a quarter clockwise with a display matrix
+    # that turns it back (how phones record portrait video): the sampled frames must be upright.
+    from tests.reliability.corpus import encode
+
+    upright = np.zeros((10, 96, 128, 3), np.uint8)
+    upright[:, :32, :32] = 255
+    path = encode(tmp_path / "r.mp4", [np.rot90(f, k=-1) for f in upright], 10, rotation=90)
+    if reader == "pyav":
+        monkeypatch.setattr(video, "decord", None)
+    info = probe(path, max_pixels=10**7, max_duration_s=60)
+    frames = sample_frames(path, 2, 64, info).astype(float)
+    corners = [frames[:, :16, :16], frames[:, :16, -16:], frames[:, -16:, :16], frames[:, -16:, -16:]]
+    assert int(np.argmax([c.mean() for c in corners])) == 0  # top-left, where it was filmed
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("playlist.mp4", b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n"),
+        ("concat.mp4", b"ffconcat version 1.0\nfile '/etc/passwd'\n"),  # FFmpeg alone would try to read it
+        ("image.mp4", bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55")),
+    ],
+)
+def test_files_that_are_not_video_containers_are_never_demuxed(tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ClipError, match="not a readable video"):
+        probe(tmp_path / name, max_pixels=10**7, max_duration_s=60)

@@ -29,7 +29,14 @@ def make_settings(settings, trained, tmp_path):
             shutil.copytree(src.artifacts_dir, artifacts)
             data.mkdir()
             shutil.copy(src.ref_data, data / "ref_data.csv")
-        base = {"data_dir": data, "artifacts_dir": artifacts, "n_estimators": 50, "cv_folds": 3, "_env_file": None}
+        base = {
+            "data_dir": data,
+            "artifacts_dir": artifacts,
+            "upload_dir": tmp_path / "uploads",
+            "n_estimators": 50,
+            "cv_folds": 3,
+            "_env_file": None,
+        }
         return Settings(**{**base, **overrides})
 
     return make
@@ -77,6 +84,7 @@ class LiveServer:
             **os.environ,
             "CLIPWATCH_DATA_DIR": str(settings.data_dir),
             "CLIPWATCH_ARTIFACTS_DIR": str(settings.artifacts_dir),
+            **({"CLIPWATCH_UPLOAD_DIR": str(settings.upload_dir)} if settings.upload_dir else {}),
             "CLIPWATCH_N_ESTIMATORS": str(settings.n_estimators),
             "RETRAIN_EVERY_K": str(settings.retrain_every_k),
             "PROMOTION_POLICY": settings.promotion_policy,
@@ -86,7 +94,8 @@ class LiveServer:
         }
         self.workers = workers
         self.proc: subprocess.Popen | None = None
-        self.log = Path(settings.data_dir) / f"server-{self.port}.log"
+        # Beside the data directory, not in it: some tests fill that disk up.
+        self.log = Path(settings.data_dir).parent / f"server-{self.port}.log"
 
     def start(self, timeout: float = 60) -> LiveServer:
         cmd = [
