@@ -1,7 +1,7 @@
 """Load run against a live serving API on loopback (a private copy of the artifacts).
 
-/predict p50/p95 at concurrency 1 and 4 for a 3 s 320x240 H.264 clip, requests/s,
-errors, the server's overhead over calling the pipeline in-process, and the
+/predict p50/p95 and requests/s at concurrency 1, 4 and 16 for a 3 s 320x240 H.264 clip, with and
+without dynamic batching, errors, the server's overhead over calling the pipeline in-process, and the
 longest /predict latency while a retrain and hot swap happen.
 Writes benchmarks/results/serving.json and prints a table. Run: make bench
 """
@@ -156,13 +156,21 @@ def main() -> None:
     predictor = Predictor.load(Settings(data_dir=data, artifacts_dir=artifacts))
     inproc, _ = median_ms(lambda: predictor.predict_path(clip_path), 15, warmup=2)
 
-    proc, url = start_server(data, artifacts, RETRAIN_EVERY_K=0)
-    try:
-        c1 = load(url, clip, args.requests, 1)
-        c4 = load(url, clip, args.requests * 2, 4)
-    finally:
-        proc.terminate()
-        proc.wait()
+    runs: dict[str, list[dict]] = {}
+    # The default (no batching, two requests embedded at once) and dynamic batching (3 ms window, four
+    # requests decoding at once so that batches can form).
+    modes = {
+        "unbatched": {"CLIPWATCH_BATCH_WINDOW_MS": 0},
+        "batched": {"CLIPWATCH_BATCH_WINDOW_MS": 3, "CLIPWATCH_MAX_CONCURRENT_PREDICTIONS": 4},
+    }
+    for mode, env in modes.items():
+        proc, url = start_server(data, artifacts, RETRAIN_EVERY_K=0, **env)
+        try:
+            runs[mode] = [load(url, clip, args.requests * (1 if c == 1 else 2), c) for c in (1, 4, 16)]
+        finally:
+            proc.terminate()
+            proc.wait()
+    c1, c4, _ = runs["unbatched"]
     proc, url = start_server(data, artifacts, RETRAIN_EVERY_K=10, PROMOTION_POLICY="always")
     try:
         swap = retrain_under_load(url, clip, 10)
@@ -174,14 +182,15 @@ def main() -> None:
     overhead = (c1["p50_ms"] - inproc) / inproc
     rows = [
         {
-            "run": f"concurrency {r['concurrency']}",
+            "run": f"{mode}, concurrency {r['concurrency']}",
             "requests": r["requests"],
             "errors": r["errors"],
             "p50 ms": f"{r['p50_ms']:.0f}",
             "p95 ms": f"{r['p95_ms']:.0f}",
             "req/s": f"{r['rps']:.2f}",
         }
-        for r in (c1, c4)
+        for mode, rs in runs.items()
+        for r in rs
     ]
     rows.append(
         {
@@ -195,7 +204,8 @@ def main() -> None:
     )
     targets = {
         "server overhead at concurrency 1 <= 15%": overhead <= 0.15,
-        "zero errors": c1["errors"] == c4["errors"] == swap["errors"] == 0,
+        "zero errors": all(r["errors"] == 0 for rs in runs.values() for r in rs) and swap["errors"] == 0,
+        "/predict at concurrency 4 >= 1.5x the requests/s of concurrency 1": c4["rps"] >= 1.5 * c1["rps"],
     }
     out = write_results(
         "serving",
@@ -205,6 +215,8 @@ def main() -> None:
             "server_overhead_c1": overhead,
             "concurrency_1": c1,
             "concurrency_4": c4,
+            "c4_over_c1": c4["rps"] / c1["rps"],
+            "runs": runs,
             "retrain_under_load": swap,
             "targets_met": targets,
         },

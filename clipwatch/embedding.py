@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from clipwatch.backbone import Backbone
+from clipwatch.batching import FrameBatcher
+from clipwatch.preprocess import to_input
 from clipwatch.settings import Settings, get_settings
 from clipwatch.video import VideoInfo, probe, sample_frames
 
@@ -31,6 +33,8 @@ class ClipEmbedder:
         self.size = s.input_size
         self.max_pixels = s.max_frame_pixels
         self.max_duration_s = s.max_duration_s
+        # Set by a server to share CNN runs between concurrent requests; the frames and vectors are the same.
+        self.batcher: FrameBatcher | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> ClipEmbedder:
@@ -48,11 +52,19 @@ class ClipEmbedder:
         return sample_frames(path, self.k, self.size, info), info
 
     def embed(self, path: str | Path) -> ClipEmbedding:
-        t0 = time.perf_counter()
-        frames, info = self.frames(path)
-        t1 = time.perf_counter()
-        vector = self.pool(self.backbone.embed_frames(frames))
-        t2 = time.perf_counter()
+        batcher = self.batcher
+        if batcher is not None:
+            batcher.start()
+        try:
+            t0 = time.perf_counter()
+            frames, info = self.frames(path)
+            x = to_input(frames)
+            t1 = time.perf_counter()
+            vector = self.pool(batcher(x) if batcher is not None else self.backbone.embed_inputs(x))
+            t2 = time.perf_counter()
+        finally:
+            if batcher is not None:
+                batcher.finish()
         timings = {"decode": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3}
         return ClipEmbedding(vector, info, len(frames), timings)
 

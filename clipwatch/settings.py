@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(200, gt=0, validation_alias=AliasChoices("MAX_UPLOAD_MB", "CLIPWATCH_MAX_UPLOAD_MB"))
     batch_max_files: int = Field(64, ge=1)
     max_concurrent_predictions: int = Field(2, ge=1, description="clips embedded at once per process")
+    # Off by default: on 2 cores it measured slower than letting two requests run the CNN side by side
+    # (benchmarks/results/serving.json); it is there to measure on bigger machines.
+    batch_window_ms: float = Field(
+        0.0, ge=0, description="dynamic batching: how long the CNN waits for requests still decoding (0: off)"
+    )
+    batch_max_frames: int = Field(32, ge=1, description="dynamic batching: most frames in one CNN run")
     prediction_cache_size: int = Field(2000, ge=1, description="predictions kept for feedback by id")
     prediction_ttl_s: float = Field(24 * 3600, gt=0)
     upload_dir: Path | None = Field(

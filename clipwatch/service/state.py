@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from clipwatch.artifacts import ArtifactStore
+from clipwatch.batching import FrameBatcher
 from clipwatch.embedding import ClipEmbedder
 from clipwatch.errors import ArtifactError
 from clipwatch.paths import Paths
@@ -61,6 +62,12 @@ class ModelHolder:
         try:
             if self._embedder is None:
                 self._embedder = ClipEmbedder.from_settings(self.settings)
+                if self.settings.batch_window_ms > 0:
+                    self._embedder.batcher = FrameBatcher(
+                        self._embedder.backbone.embed_inputs,
+                        window_ms=self.settings.batch_window_ms,
+                        max_frames=self.settings.batch_max_frames,
+                    )
             predictor = Predictor(self._embedder, self.store.load(name))
         except ArtifactError as exc:
             self.error = str(exc)
@@ -89,6 +96,8 @@ class ModelHolder:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
+        if self._embedder is not None and self._embedder.batcher is not None:
+            self._embedder.batcher.close()
 
 
 @dataclass

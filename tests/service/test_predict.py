@@ -148,3 +148,16 @@ def test_batch_refuses_too_many_files(client_for, videos):
 def test_batch_without_files_is_422(client):
     r = client.post("/predict/batch", files={"file": ("a.mp4", b"x")})
     assert r.status_code == 422
+
+
+def test_dynamic_batching_gives_the_same_answers(client_for, videos):
+    files = [("files", (f"{a}.mp4", clip_bytes(videos, a))) for a in ("walk", "clap", "jump", "wave")]
+    plain = client_for().post("/predict/batch", files=files).json()["items"]
+    batching = client_for(batch_window_ms=200, max_concurrent_predictions=4)  # a wide window: batches surely form
+    batched = batching.post("/predict/batch", files=files).json()["items"]
+    batcher = batching.app.state.service.holder.predictor.embedder.batcher
+    assert batcher is not None and batcher.frames == 32 and batcher.batches < 4
+    for a, b in zip(plain, batched, strict=True):
+        assert a["prediction"]["label"] == b["prediction"]["label"]
+        for c, p in a["prediction"]["probabilities"].items():
+            assert b["prediction"]["probabilities"][c] == pytest.approx(p, abs=1e-6)
