@@ -13,8 +13,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -34,14 +35,16 @@ class FrameBatcher:
         self._thread = threading.Thread(target=self._loop, name="cnn-batcher", daemon=True)
         self._thread.start()
 
-    def start(self) -> None:
-        """A request begins decoding: worth waiting for if a batch is being gathered."""
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Around a whole request, decoding included: while it decodes, a batch is worth waiting for."""
         with self._lock:
             self._active += 1
-
-    def finish(self) -> None:
-        with self._lock:
-            self._active -= 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Preprocessed frames in, one feature row per frame out (runs in the batch thread)."""

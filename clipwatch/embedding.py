@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,18 +54,13 @@ class ClipEmbedder:
 
     def embed(self, path: str | Path) -> ClipEmbedding:
         batcher = self.batcher
-        if batcher is not None:
-            batcher.start()
-        try:
+        with batcher.request() if batcher is not None else nullcontext():
             t0 = time.perf_counter()
             frames, info = self.frames(path)
             x = to_input(frames)
             t1 = time.perf_counter()
-            vector = self.pool(batcher(x) if batcher is not None else self.backbone.embed_inputs(x))
+            vector = self.pool((batcher or self.backbone.embed_inputs)(x))
             t2 = time.perf_counter()
-        finally:
-            if batcher is not None:
-                batcher.finish()
         timings = {"decode": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3}
         return ClipEmbedding(vector, info, len(frames), timings)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from clipwatch.dataset import PREDICTION, TARGET, embedding_columns, format_vector
-from clipwatch.errors import ClipwatchError
+from clipwatch.errors import NO_SPACE, ClipwatchError
 
 META_COLUMNS = ("timestamp", "prediction_id", "model_version", "confidence")
 
@@ -92,7 +92,7 @@ class FeedbackStore:
                 # Leave no partial row behind (e.g. ENOSPC half-way through).
                 os.ftruncate(fd, size_before)
                 os.fsync(fd)
-                if exc.errno in (28, 122):  # ENOSPC, EDQUOT
+                if exc.errno in NO_SPACE:
                     raise StorageFullError(f"no space left to store feedback in {self.path.parent}") from exc
                 raise
             finally:

@@ -7,6 +7,7 @@ touch the project's data/ and artifacts/ and need no network.
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -79,15 +80,35 @@ def real_clips() -> Path:
     return REAL_CLIPS
 
 
-def write_clip(path: Path, frames: np.ndarray, fps: int = 25, codec: str = "libx264") -> Path:
-    """Encode N x H x W x 3 uint8 frames into a small clip for a test."""
+def write_clip(
+    path: Path,
+    frames,
+    fps: int = 25,
+    codec: str = "libx264",
+    *,
+    rotation: int = 0,
+    pts: list[int] | None = None,
+    options: dict | None = None,
+) -> Path:
+    """Encode H x W x 3 uint8 frames (an array or any iterable) into a clip for a test.
+
+    rotation: a display matrix turning the pictures (as phones write); pts: each frame's time in ms
+    (a variable frame rate); options: the encoder's (preset, GOP length, ...)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        for f in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+        stream = container.add_stream(codec, rate=fps, options=options or {})
+        for i, f in enumerate(frames):
+            if i == 0:
+                stream.height, stream.width = f.shape[:2]
+                stream.pix_fmt = "yuv420p"
+                if rotation:
+                    stream.set_display_rotation(rotation)
+                if pts is not None:
+                    stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
+            if pts is not None:
+                frame.pts, frame.time_base = pts[i], Fraction(1, 1000)
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

@@ -10,7 +10,6 @@ next one to start removes it.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import shutil
@@ -22,13 +21,13 @@ from fastapi import HTTPException, Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
+from clipwatch.errors import NO_SPACE
 from clipwatch.paths import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
 MAX_FIELD_BYTES = 64 * 1024
 RAW_TYPES = ("application/octet-stream",)
-NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def process_dir(root: Path | None) -> Path:
@@ -51,7 +50,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process: not ours to clean
-        return True
+        pass
     return True
 
 
@@ -89,10 +88,6 @@ def too_large(limit: int) -> HTTPException:
     return HTTPException(413, f"upload exceeds the limit of {limit / 2**20:.0f} MB (MAX_UPLOAD_MB)")
 
 
-def no_space() -> HTTPException:
-    return HTTPException(507, "the server has no space left to receive the upload; try again later")
-
-
 async def receive(request: Request, *, tmp_dir: Path, max_bytes: int, max_files: int = 1) -> Upload:
     """Stream the body into temp files. Raises 413/415/400; cleans up after itself on error."""
     declared = request.headers.get("content-length")
@@ -123,7 +118,7 @@ async def receive(request: Request, *, tmp_dir: Path, max_bytes: int, max_files:
     except OSError as exc:
         upload.cleanup()
         if exc.errno in NO_SPACE:
-            raise no_space() from exc
+            raise HTTPException(507, "the server has no space left to receive the upload; try again later") from exc
         raise
     except BaseException:
         upload.cleanup()

@@ -29,11 +29,8 @@ def test_concurrent_requests_share_cnn_runs_and_each_gets_its_own_rows():
     inputs = [np.full((8, 1, 2, 2), i, np.float32) for i in range(8)]
 
     def one(x):
-        batcher.start()
-        try:
+        with batcher.request():
             return batcher(x)
-        finally:
-            batcher.finish()
 
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(one, x) for x in inputs]
@@ -49,11 +46,15 @@ def test_concurrent_requests_share_cnn_runs_and_each_gets_its_own_rows():
 def test_a_lone_request_does_not_wait_for_the_window():
     cnn = Recorder()
     batcher = FrameBatcher(cnn, window_ms=60_000)
-    batcher.start()
     done = threading.Event()
-    threading.Thread(target=lambda: (batcher(np.ones((8, 1, 2, 2), np.float32)), done.set()), daemon=True).start()
+
+    def lone():
+        with batcher.request():
+            batcher(np.ones((8, 1, 2, 2), np.float32))
+        done.set()
+
+    threading.Thread(target=lone, daemon=True).start()
     assert done.wait(10), "a single request waited for company"
-    batcher.finish()
     batcher.close()
 
 

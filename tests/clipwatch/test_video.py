@@ -99,11 +99,9 @@ def test_audio_only_file_has_no_video_stream(tmp_path):
 def test_a_rotated_phone_clip_is_sampled_upright(tmp_path, monkeypatch, reader):
     # A picture with a bright top-left corner, stored turned a quarter clockwise with a display matrix
     # that turns it back (how phones record portrait video): the sampled frames must be upright.
-    from tests.reliability.corpus import encode
-
     upright = np.zeros((10, 96, 128, 3), np.uint8)
     upright[:, :32, :32] = 255
-    path = encode(tmp_path / "r.mp4", [np.rot90(f, k=-1) for f in upright], 10, rotation=90)
+    path = write_clip(tmp_path / "r.mp4", [np.rot90(f, k=-1) for f in upright], 10, rotation=90)
     if reader == "pyav":
         monkeypatch.setattr(video, "decord", None)
     info = probe(path, max_pixels=10**7, max_duration_s=60)

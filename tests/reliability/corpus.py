@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from tests.conftest import write_clip
 
 EVIL_NAME = "../../../etc/cron.d/x; rm -rf ~ `id` $(reboot) & |.mp4"
 
@@ -38,36 +40,41 @@ def decode(path: Path) -> tuple[list[np.ndarray], int]:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)], rate
 
 
-def encode(
-    path: Path,
-    frames,
-    fps: int,
-    *,
-    codec: str = "libx264",
-    rotation: int = 0,
-    pts: list[int] | None = None,
-    options: dict | None = None,
-) -> Path:
-    with av.open(str(path), "w") as c:
-        s = c.add_stream(codec, rate=fps, options=options or {})
-        first = None
-        for i, f in enumerate(frames):
-            if first is None:
-                first = f
-                s.height, s.width = f.shape[:2]
-                s.pix_fmt = "yuv420p"
-                if rotation:
-                    s.set_display_rotation(rotation)
-                if pts is not None:
-                    s.codec_context.time_base = s.time_base = Fraction(1, 1000)
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
-            if pts is not None:
-                vf.pts, vf.time_base = pts[i], Fraction(1, 1000)
-            for p in s.encode(vf):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
+def judge(client, case: Case, good_label: str) -> dict:
+    """POST a case to /predict (and a refused one to /feedback too) with any httpx-style client.
+
+    Returns a row of figures whose "problems" lists what went wrong (empty when it was handled right)."""
+    data = case.path.read_bytes()
+    start = time.perf_counter()
+    r = client.post("/predict", files={"file": (case.filename, data)})
+    seconds = time.perf_counter() - start
+    body = r.json()
+    problems = []
+    if seconds > case.seconds:
+        problems.append(f"took {seconds:.1f} s (bound {case.seconds:.0f} s)")
+    if case.expect == "refused":
+        if not 400 <= r.status_code < 500:
+            problems.append(f"/predict answered {r.status_code}, not a 4xx: {r.text[:200]}")
+        elif case.reason not in body["detail"]:
+            problems.append(f"reason {body['detail']!r} lacks {case.reason!r}")
+        fb = client.post("/feedback", files={"file": (case.filename, data)}, data={"target": good_label})
+        if not 400 <= fb.status_code < 500:
+            problems.append(f"/feedback answered {fb.status_code}, not a 4xx")
+    elif r.status_code != 200:
+        problems.append(f"a real video refused: {r.status_code} {r.text[:200]}")
+    elif case.same_label and body["label"] != good_label:
+        problems.append(f"labelled {body['label']!r}, the clip it was made from is {good_label!r}")
+    if "/etc/" in r.text or "/tmp/" in r.text:
+        problems.append("a server path leaked into the answer")
+    return {
+        "kind": case.kind,
+        "expected": case.expect,
+        "status": r.status_code,
+        "answer": body.get("label") or body.get("detail", "")[:160],
+        "seconds": round(seconds, 3),
+        "bound_s": case.seconds,
+        "problems": problems,
+    }
 
 
 def _audio_only(path: Path) -> Path:
@@ -142,14 +149,14 @@ def build(good: Path, out: Path, *, long_minutes: float = 10.0) -> list[Case]:
     made("audio-only MP4", _audio_only(out / "audio.m4a"), "song.mp4", expect="refused", reason="no video stream")
     made(
         "a single frame",
-        encode(out / "single.mp4", frames[len(frames) // 2 : len(frames) // 2 + 1], fps),
+        write_clip(out / "single.mp4", frames[len(frames) // 2 : len(frames) // 2 + 1], fps),
         expect="video",
     )
     # Variable frame rate: the good clip's frames at irregular times (gaps of 20-80 ms).
     gaps = np.cumsum(rng.integers(20, 80, size=len(frames)))
     made(
         "variable frame rate",
-        encode(out / "vfr.mp4", frames, fps, pts=[int(g) for g in gaps - gaps[0]]),
+        write_clip(out / "vfr.mp4", frames, fps, pts=[int(g) for g in gaps - gaps[0]]),
         expect="video",
         same_label=True,
     )
@@ -158,7 +165,7 @@ def build(good: Path, out: Path, *, long_minutes: float = 10.0) -> list[Case]:
     looped = (frames[i % len(frames)] for i in range(n_long))
     made(
         "a 10-minute clip",
-        encode(out / "long.mp4", looped, fps, options={"preset": "ultrafast", "g": "250"}),
+        write_clip(out / "long.mp4", looped, fps, options={"preset": "ultrafast", "g": "250"}),
         expect="video",
         same_label=True,
         seconds=20.0,
@@ -166,7 +173,7 @@ def build(good: Path, out: Path, *, long_minutes: float = 10.0) -> list[Case]:
     big = [_resize(f, 3840, 2160) for f in frames[:8]]
     made(
         "4K (3840x2160)",
-        encode(out / "4k.mp4", big, fps, options={"preset": "ultrafast"}),
+        write_clip(out / "4k.mp4", big, fps, options={"preset": "ultrafast"}),
         expect="video",
         seconds=30.0,
     )
@@ -182,13 +189,15 @@ def build(good: Path, out: Path, *, long_minutes: float = 10.0) -> list[Case]:
     turned = [np.rot90(f, k=-1) for f in frames]
     made(
         "rotated (display matrix 90)",
-        encode(out / "rotated.mp4", turned, fps, rotation=90),
+        write_clip(out / "rotated.mp4", turned, fps, rotation=90),
         expect="video",
         same_label=True,
     )
     made(
         "WebM named .mp4",
-        encode(out / "vp9.webm", frames, fps, codec="libvpx-vp9", options={"deadline": "realtime", "cpu-used": "8"}),
+        write_clip(
+            out / "vp9.webm", frames, fps, codec="libvpx-vp9", options={"deadline": "realtime", "cpu-used": "8"}
+        ),
         "clip.mp4",
         expect="video",
         same_label=True,
