@@ -44,6 +44,7 @@ test-fast: install
 
 bench: artifacts
 	$(BIN)/python benchmarks/embedding.py
+	$(BIN)/python benchmarks/accuracy_cost.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/retrain_modes.py
 

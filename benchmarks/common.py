@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# Shared real footage (never copied into the repository); benchmarks that use it skip it when absent.
+REAL_CLIPS = Path(os.environ.get("CLIPWATCH_REAL_CLIPS", RESULTS.parents[2] / "shared" / "data" / "real-clips"))
 
 
 def machine() -> dict:
@@ -65,8 +67,8 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join([line, sep, *body])
 
 
-def make_clip(out: Path, size: tuple[int, int], seconds: float, fps: int) -> Path:
-    """A rendered walk clip, scaled to size, as long-GOP H.264."""
+def make_clip(out: Path, size: tuple[int, int], seconds: float, fps: int, gop: int | None = None) -> Path:
+    """A rendered walk clip, scaled to size, as H.264: x264's long GOP, or a keyframe every gop frames."""
     import cv2
 
     from clipwatch.synth import ClipSpec, render_clip
@@ -76,5 +78,18 @@ def make_clip(out: Path, size: tuple[int, int], seconds: float, fps: int) -> Pat
     frames = list(frames)
     n = int(seconds * fps)
     seq = (cv2.resize(frames[i % len(frames)], size, interpolation=cv2.INTER_LINEAR) for i in range(n))
-    encode_h264(seq, fps, size, out)
+    encode_h264(seq, fps, size, out, gop=gop)
     return out
+
+
+def int8_backbone(workdir: Path) -> Path:
+    """The INT8 backbone `clipwatch export --int8` makes, built into workdir when the artifacts have none."""
+    from clipwatch.paths import Paths
+    from clipwatch.settings import get_settings
+
+    paths = Paths.from_settings(get_settings())
+    if paths.backbone_int8.is_file():
+        return paths.backbone_int8
+    from clipwatch.quantize import quantize_from_clips
+
+    return quantize_from_clips(paths.backbone, workdir / "int8.onnx", paths.videos, 32, get_settings())

@@ -1,8 +1,12 @@
 """Clip-embedding cost per clip (K=8): our pipeline against a naive one, in the same run.
 
-naive : OpenCV reads every frame, keeps the K sampled ones, torch eager runs them one by one
-fp32  : clipwatch (decord seek + resize in FFmpeg, one ONNX Runtime batch of K)
-int8  : the same with the static INT8 backbone
+naive     : OpenCV reads every frame, keeps the K sampled ones, torch eager runs them one by one
+fp32      : clipwatch's default (decord seek + resize in FFmpeg, one ONNX Runtime batch of K)
+int8      : the same with the static INT8 backbone
+keyframes : fp32 with CLIPWATCH_SAMPLING=keyframes (accuracy cost: benchmarks/accuracy_cost.py)
+
+The CNN's share of the machine's fp32 peak (a large numpy sgemm) is given per pipeline (K frames) and
+for one batch of 16.
 
 Writes benchmarks/results/embedding.json and prints a table. Run: make bench
 """
@@ -14,13 +18,14 @@ import shutil
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import make_clip, median_ms, table, write_results
+from common import int8_backbone, make_clip, median_ms, table, write_results
 
 from clipwatch.backbone import Backbone
 from clipwatch.embedding import ClipEmbedder
@@ -32,11 +37,12 @@ from clipwatch.video import segment_centres
 GFLOP_PER_FRAME = 0.77  # EfficientNet-Lite0 at 224x224 (multiply-adds x 2)
 
 
-def sgemm_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """fp32 peak as this machine reaches it in practice: a large single-precision matmul."""
+def sgemm_peak_gflops(n: int = 2048, repeats: int = 9) -> float:
+    """fp32 peak as this machine reaches it in practice: the best of several large single-precision matmuls
+    (the best, not the median: a peak, and the least disturbed by other load on a shared machine)."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    ms, _ = median_ms(lambda: a @ a, repeats)
-    return 2 * n**3 / (ms / 1e3) / 1e9
+    _, runs = median_ms(lambda: a @ a, repeats)
+    return 2 * n**3 / (min(runs) / 1e3) / 1e9
 
 
 def naive_embed(path: Path, model, k: int, size: int):
@@ -74,14 +80,9 @@ def main() -> None:
     fp32 = ClipEmbedder(Backbone(paths.backbone, intra_op_threads=s.intra_op_threads), s)
     embedders = {"fp32": fp32}
     tmp = Path(tempfile.mkdtemp(prefix="clipwatch-bench-"))
-    int8_path = paths.backbone_int8
-    if not int8_path.is_file():
-        from clipwatch.quantize import quantize_static_int8
-
-        clips = sorted(paths.videos.rglob("*.mp4"))[::8][:32]
-        calib = np.concatenate([fp32.frames(p)[0] for p in clips])
-        int8_path = quantize_static_int8(paths.backbone, tmp / "int8.onnx", calib)
-    embedders["int8"] = ClipEmbedder(Backbone(int8_path, intra_op_threads=s.intra_op_threads), s)
+    embedders["int8"] = ClipEmbedder(Backbone(int8_backbone(tmp), intra_op_threads=s.intra_op_threads), s)
+    embedders["keyframes"] = ClipEmbedder(fp32.backbone, s.model_copy(update={"sampling": "keyframes"}))
+    peak = sgemm_peak_gflops()
 
     clips = {
         "320x240 H.264 3 s": make_clip(tmp / "small.mp4", (320, 240), 3, 25),
@@ -89,50 +90,61 @@ def main() -> None:
     }
     rows, results = [], []
     for clip_name, clip in clips.items():
-        parts = {}
-        _, runs = median_ms(lambda c=clip: naive_embed(c, torch_model, s.num_frames, s.input_size), args.repeats)
-        dec, cnn = zip(*[naive_embed(clip, torch_model, s.num_frames, s.input_size)[1:] for _ in range(3)], strict=True)
-        parts["naive"] = {
-            "total_ms": float(np.median(runs)),
-            "decode_ms": float(np.median(dec)),
-            "cnn_ms": float(np.median(cnn)),
-        }
-        for name, emb in embedders.items():
-            timings = []
-            emb.embed(clip)
-            for _ in range(args.repeats):
+        # Round robin: every repeat times each pipeline once, so a slow spell on this shared machine
+        # lands on all of them and the ratios stay fair.
+        def naive(c=clip):
+            _, dec, cnn = naive_embed(c, torch_model, s.num_frames, s.input_size)
+            return dec, cnn, s.num_frames
+
+        def ours(c=clip, e=None):
+            r = e.embed(c)
+            return r.timings_ms["decode"], r.timings_ms["embed"], r.cnn_frames
+
+        pipelines = {"naive": naive, **{name: partial(ours, e=emb) for name, emb in embedders.items()}}
+        timings: dict[str, list] = {name: [] for name in pipelines}
+        cnn_frames = {}
+        for repeat in range(args.repeats + 1):
+            for name, run in pipelines.items():
                 t = time.perf_counter()
-                r = emb.embed(clip)
-                timings.append(((time.perf_counter() - t) * 1e3, r.timings_ms["decode"], r.timings_ms["embed"]))
-            tot, dec, cnn = (float(np.median(x)) for x in zip(*timings, strict=True))
-            parts[name] = {"total_ms": tot, "decode_ms": dec, "cnn_ms": cnn}
+                dec, cnn, cnn_frames[name] = run()
+                if repeat:  # the first round warms up
+                    timings[name].append(((time.perf_counter() - t) * 1e3, dec, cnn))
+        parts = {}
+        for name, runs in timings.items():
+            tot, dec, cnn = (float(np.median(x)) for x in zip(*runs, strict=True))
+            parts[name] = {"total_ms": tot, "decode_ms": dec, "cnn_ms": cnn, "cnn_frames": cnn_frames[name]}
         base = parts["naive"]["total_ms"]
         for name, p in parts.items():
             p["speedup_vs_naive"] = base / p["total_ms"]
+            p["cnn_fraction_of_fp32_peak"] = GFLOP_PER_FRAME * p["cnn_frames"] / (p["cnn_ms"] / 1e3) / peak
             rows.append(
                 {
                     "clip": clip_name,
                     "pipeline": name,
                     "decode ms": f"{p['decode_ms']:.1f}",
-                    "CNN ms": f"{p['cnn_ms']:.1f}",
+                    "CNN ms": f"{p['cnn_ms']:.1f} ({p['cnn_frames']} fr)",
                     "total ms": f"{p['total_ms']:.1f}",
                     "x naive": f"{p['speedup_vs_naive']:.2f}",
+                    "CNN % of peak": f"{100 * p['cnn_fraction_of_fp32_peak']:.0f}",
                 }
             )
         results.append({"clip": clip_name, **parts})
 
     # CNN efficiency: one ORT batch of 16 frames against the machine's fp32 peak.
-    peak = sgemm_peak_gflops()
     x = to_input(np.random.default_rng(0).integers(0, 256, (16, 224, 224, 3), dtype=np.uint8))
     cnn = {}
-    for name, emb in embedders.items():
-        ms, _ = median_ms(lambda e=emb: e.backbone.embed_inputs(x), args.repeats)
+    for name in ("fp32", "int8"):
+        ms, _ = median_ms(lambda e=embedders[name]: e.backbone.embed_inputs(x), args.repeats)
         cnn[name] = {"batch16_ms": ms, "gflops": GFLOP_PER_FRAME * 16 / (ms / 1e3)}
         cnn[name]["fraction_of_fp32_peak"] = cnn[name]["gflops"] / peak
     shutil.rmtree(tmp, ignore_errors=True)  # the clips and any int8 model built for this run
+    # The performance issue's targets, as ratios within this run.
     targets = {
-        "fp32 >= 2.5x naive at 320x240": results[0]["fp32"]["speedup_vs_naive"] >= 2.5,
-        "fp32 >= 1.8x naive at 720p": results[1]["fp32"]["speedup_vs_naive"] >= 1.8,
+        "fp32 embedding >= 4x naive at 320x240": results[0]["fp32"]["speedup_vs_naive"] >= 4,
+        "fp32 embedding >= 2.5x naive at 720p": results[1]["fp32"]["speedup_vs_naive"] >= 2.5,
+        "int8 embedding >= 4x naive at 320x240": results[0]["int8"]["speedup_vs_naive"] >= 4,
+        "int8 embedding >= 2.5x naive at 720p": results[1]["int8"]["speedup_vs_naive"] >= 2.5,
+        "fp32 CNN >= 55% of fp32 peak at batch 16": cnn["fp32"]["fraction_of_fp32_peak"] >= 0.55,
     }
     out = write_results(
         "embedding",
@@ -145,7 +157,7 @@ def main() -> None:
             "targets_met": targets,
         },
     )
-    print(table(rows, ["clip", "pipeline", "decode ms", "CNN ms", "total ms", "x naive"]))
+    print(table(rows, ["clip", "pipeline", "decode ms", "CNN ms", "total ms", "x naive", "CNN % of peak"]))
     print()
     print(f"fp32 peak (numpy sgemm 2048^3, both cores): {peak:.0f} GFLOP/s")
     for name, c in cnn.items():

@@ -1,7 +1,8 @@
 """Load run against a live serving API on loopback (a private copy of the artifacts).
 
-/predict p50/p95 and requests/s at concurrency 1, 4 and 16 for a 3 s 320x240 H.264 clip, with and
-without dynamic batching, errors, the server's overhead over calling the pipeline in-process, and the
+/predict p50/p95, requests/s and the server's CPU use at concurrency 1, 4 and 16 for a 3 s 320x240
+H.264 clip, with and without dynamic batching; `clipwatch score` clips/s over 100 clips of the
+embedded dataset; errors; the server's overhead over calling the pipeline in-process; and the
 longest /predict latency while a retrain and hot swap happen.
 Writes benchmarks/results/serving.json and prints a table. Run: make bench
 """
@@ -21,10 +22,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import make_clip, median_ms, table, write_results
 
+from clipwatch.client import score_paths
+from clipwatch.dataset import discover
 from clipwatch.paths import Paths
 from clipwatch.predictor import Predictor
 from clipwatch.settings import PROJECT_ROOT, Settings, get_settings
@@ -73,7 +77,22 @@ def start_server(data: Path, artifacts: Path, **env) -> tuple[subprocess.Popen, 
     raise RuntimeError("server did not start")
 
 
-def load(url: str, clip: bytes, n: int, concurrency: int) -> dict:
+class CpuMeter:
+    """A process's CPU time over a block, as a share of all cores (1.0: every core busy throughout)."""
+
+    def __init__(self, pid: int):
+        self.proc = psutil.Process(pid)
+
+    def __enter__(self):
+        self.t0, self.c0 = time.perf_counter(), sum(self.proc.cpu_times()[:2])
+        return self
+
+    def __exit__(self, *exc):
+        busy = sum(self.proc.cpu_times()[:2]) - self.c0
+        self.share = busy / ((time.perf_counter() - self.t0) * psutil.cpu_count())
+
+
+def load(url: str, pid: int, clip: bytes, n: int, concurrency: int) -> dict:
     client = httpx.Client(base_url=url, timeout=120)  # keep-alive, as a real client would
 
     def one(_):
@@ -84,7 +103,8 @@ def load(url: str, clip: bytes, n: int, concurrency: int) -> dict:
     with client, ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(concurrency)))  # warm-up
         t0 = time.perf_counter()
-        results = list(pool.map(one, range(n)))
+        with CpuMeter(pid) as cpu:
+            results = list(pool.map(one, range(n)))
         wall = time.perf_counter() - t0
     lat = np.array([r[0] for r in results])
     return {
@@ -95,6 +115,22 @@ def load(url: str, clip: bytes, n: int, concurrency: int) -> dict:
         "p95_ms": float(np.percentile(lat, 95)),
         "max_ms": float(lat.max()),
         "rps": n / wall,
+        "server_cpu_share": cpu.share,
+    }
+
+
+def score_run(url: str, pid: int, clips: list[Path], concurrency: int) -> dict:
+    """`clipwatch score` over a folder's clips, as a user runs it against this server."""
+    t0 = time.perf_counter()
+    with CpuMeter(pid) as cpu:
+        results = score_paths(clips, api=url, concurrency=concurrency, progress=False)
+    wall = time.perf_counter() - t0
+    return {
+        "concurrency": concurrency,
+        "clips": len(clips),
+        "errors": sum(1 for r in results if r["error"]),
+        "clips_per_s": len(clips) / wall,
+        "server_cpu_share": cpu.share,
     }
 
 
@@ -142,6 +178,7 @@ def retrain_under_load(url: str, clip: bytes, k: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--score-clips", type=int, default=100)
     args = parser.parse_args()
 
     src = Paths.from_settings(get_settings())
@@ -152,6 +189,8 @@ def main() -> None:
     shutil.copy(src.ref_data, data / "ref_data.csv")
     clip_path = make_clip(tmp / "clip.mp4", (320, 240), 3, 25)
     clip = clip_path.read_bytes()
+    every = discover(src.videos).clips
+    score_clips = [every[i][0] for i in np.random.default_rng(0).permutation(len(every))[: args.score_clips]]
 
     predictor = Predictor.load(Settings(data_dir=data, artifacts_dir=artifacts))
     inproc, _ = median_ms(lambda: predictor.predict_path(clip_path), 15, warmup=2)
@@ -166,7 +205,9 @@ def main() -> None:
     for mode, env in modes.items():
         proc, url = start_server(data, artifacts, RETRAIN_EVERY_K=0, **env)
         try:
-            runs[mode] = [load(url, clip, args.requests * (1 if c == 1 else 2), c) for c in (1, 4, 16)]
+            runs[mode] = [load(url, proc.pid, clip, args.requests * (1 if c == 1 else 2), c) for c in (1, 4, 16)]
+            if mode == "unbatched":
+                score = [score_run(url, proc.pid, score_clips, c) for c in (1, 4)]
         finally:
             proc.terminate()
             proc.wait()
@@ -188,9 +229,20 @@ def main() -> None:
             "p50 ms": f"{r['p50_ms']:.0f}",
             "p95 ms": f"{r['p95_ms']:.0f}",
             "req/s": f"{r['rps']:.2f}",
+            "server CPU": f"{100 * r['server_cpu_share']:.0f}%",
         }
         for mode, rs in runs.items()
         for r in rs
+    ]
+    rows += [
+        {
+            "run": f"clipwatch score, concurrency {r['concurrency']}",
+            "requests": r["clips"],
+            "errors": r["errors"],
+            "req/s": f"{r['clips_per_s']:.2f}",
+            "server CPU": f"{100 * r['server_cpu_share']:.0f}%",
+        }
+        for r in score
     ]
     rows.append(
         {
@@ -204,7 +256,7 @@ def main() -> None:
     )
     targets = {
         "server overhead at concurrency 1 <= 15%": overhead <= 0.15,
-        "zero errors": all(r["errors"] == 0 for rs in runs.values() for r in rs) and swap["errors"] == 0,
+        "zero errors": all(r["errors"] == 0 for rs in [*runs.values(), score] for r in rs) and swap["errors"] == 0,
         "/predict at concurrency 4 >= 1.5x the requests/s of concurrency 1": c4["rps"] >= 1.5 * c1["rps"],
     }
     out = write_results(
@@ -217,11 +269,13 @@ def main() -> None:
             "concurrency_4": c4,
             "c4_over_c1": c4["rps"] / c1["rps"],
             "runs": runs,
+            "score": score,
             "retrain_under_load": swap,
             "targets_met": targets,
         },
     )
-    print(table(rows, ["run", "requests", "errors", "p50 ms", "p95 ms", "req/s"]))
+    print(table(rows, ["run", "requests", "errors", "p50 ms", "p95 ms", "req/s", "server CPU"]))
+    print("(server CPU: the API process's CPU time as a share of both cores over the run)")
     print(f"\nin-process p50 {inproc:.0f} ms; server overhead at concurrency 1: {100 * overhead:+.1f}%")
     print(
         f"retrain + hot swap under load: {swap['seconds_to_swap']:.1f} s to {swap['new_version']}, "

@@ -156,7 +156,13 @@ class ArtifactStore:
 
 
 def check_compatible(
-    metadata: dict, *, backbone_sha256: str, embedding_dim: int, num_frames: int, input_size: int
+    metadata: dict,
+    *,
+    backbone_sha256: str,
+    embedding_dim: int,
+    num_frames: int,
+    input_size: int,
+    sampling: str,
 ) -> None:
     """Refuse a model trained on embeddings the loaded backbone and settings would not produce."""
     problems = []
@@ -169,6 +175,8 @@ def check_compatible(
         problems.append(f"K={num_frames} frames != K={metadata.get('num_frames')} used in training")
     if metadata.get("input_size") != input_size:
         problems.append(f"input size {input_size} != {metadata.get('input_size')}")
+    if metadata.get("sampling", "segment-centres") != sampling:
+        problems.append(f"{sampling} sampling != {metadata.get('sampling')} sampling used in training")
     if problems:
         raise ArtifactError(
             f"model {metadata.get('version', '?')} does not match this embedder: "

@@ -69,32 +69,10 @@ def export(
     )
     if int8:
         int8_out = out.with_name(out.stem + ".int8.onnx")
-        _export_int8(out, int8_out, calib or paths.videos, calib_clips)
+        from clipwatch.quantize import quantize_from_clips
+
+        quantize_from_clips(out, int8_out, calib or paths.videos, calib_clips, s)
         typer.echo(f"wrote {int8_out}")
-
-
-def _export_int8(fp32: Path, out: Path, videos: Path, n_clips: int) -> None:
-    import numpy as np
-
-    from clipwatch.dataset import discover
-    from clipwatch.quantize import quantize_static_int8
-    from clipwatch.video import ClipError, probe, sample_frames
-
-    s = get_settings()
-    ds = discover(videos)
-    rng = np.random.default_rng(s.seed)
-    picks = rng.choice(len(ds.clips), size=min(n_clips, len(ds.clips)), replace=False)
-    frames = []
-    for i in picks:
-        path = ds.clips[int(i)][0]
-        try:
-            info = probe(path, max_pixels=s.max_frame_pixels, max_duration_s=s.max_duration_s)
-            frames.append(sample_frames(path, s.num_frames, s.input_size, info))
-        except ClipError as exc:
-            log.warning("calibration: skipped %s", exc)
-    if not frames:
-        raise ClipwatchError(f"{videos}: no decodable clip to calibrate on")
-    quantize_static_int8(fp32, out, np.concatenate(frames))
 
 
 @app.command("build-ref")

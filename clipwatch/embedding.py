@@ -21,6 +21,7 @@ class ClipEmbedding:
     vector: np.ndarray  # float32, (D,)
     info: VideoInfo
     sampled_frames: int
+    cnn_frames: int  # the distinct ones among them, which the CNN ran on
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -34,6 +35,8 @@ class ClipEmbedder:
         self.size = s.input_size
         self.max_pixels = s.max_frame_pixels
         self.max_duration_s = s.max_duration_s
+        self.sampling = s.sampling
+        self.decode_threads = s.decode_threads
         # Set by a server to share CNN runs between concurrent requests; the frames and vectors are the same.
         self.batcher: FrameBatcher | None = None
 
@@ -50,20 +53,35 @@ class ClipEmbedder:
 
     def frames(self, path: str | Path) -> tuple[np.ndarray, VideoInfo]:
         info = probe(path, max_pixels=self.max_pixels, max_duration_s=self.max_duration_s)
-        return sample_frames(path, self.k, self.size, info), info
+        frames = sample_frames(path, self.k, self.size, info, method=self.sampling, threads=self.decode_threads)
+        return frames, info
 
     def embed(self, path: str | Path) -> ClipEmbedding:
         batcher = self.batcher
         with batcher.request() if batcher is not None else nullcontext():
             t0 = time.perf_counter()
             frames, info = self.frames(path)
-            x = to_input(frames)
+            distinct, which = distinct_frames(frames)
+            x = to_input(distinct)
             t1 = time.perf_counter()
-            vector = self.pool((batcher or self.backbone.embed_inputs)(x))
+            vector = self.pool((batcher or self.backbone.embed_inputs)(x)[which])
             t2 = time.perf_counter()
         timings = {"decode": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3}
-        return ClipEmbedding(vector, info, len(frames), timings)
+        return ClipEmbedding(vector, info, len(frames), len(distinct), timings)
 
     @staticmethod
     def pool(frame_vectors: np.ndarray) -> np.ndarray:
         return frame_vectors.mean(axis=0, dtype=np.float32)
+
+
+def distinct_frames(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct frames, and for each of the K frames the index of its copy among them.
+
+    Keyframe sampling and clips shorter than K repeat pictures: the CNN need see each only once,
+    and the mean over all K still counts every repeat."""
+    seen: dict[bytes, int] = {}
+    which = np.array([seen.setdefault(f.tobytes(), len(seen)) for f in frames])
+    if len(seen) == len(frames):
+        return frames, which
+    _, first = np.unique(which, return_index=True)  # which numbers pictures in order of first appearance
+    return frames[first], which

@@ -53,6 +53,7 @@ class Predictor:
             embedding_dim=embedder.dim,
             num_frames=embedder.k,
             input_size=embedder.size,
+            sampling=embedder.sampling,
         )
         self.embedder = embedder
         self.version = version

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from clipwatch.errors import ClipwatchError
 from clipwatch.preprocess import to_input
+from clipwatch.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +69,24 @@ def quantize_static_int8(
         os.replace(tmp_out, out)
     log.info("wrote int8 backbone %s from %d calibration frames", out, len(calibration_frames))
     return out
+
+
+def quantize_from_clips(fp32_path: Path, out: Path, videos: Path, n_clips: int, s: Settings) -> Path:
+    """quantize_static_int8 calibrated on the K sampled frames of n_clips clips drawn from a class folder."""
+    from clipwatch.dataset import discover
+    from clipwatch.video import ClipError, probe, sample_frames
+
+    ds = discover(videos)
+    rng = np.random.default_rng(s.seed)
+    picks = rng.choice(len(ds.clips), size=min(n_clips, len(ds.clips)), replace=False)
+    frames = []
+    for i in picks:
+        path = ds.clips[int(i)][0]
+        try:
+            info = probe(path, max_pixels=s.max_frame_pixels, max_duration_s=s.max_duration_s)
+            frames.append(sample_frames(path, s.num_frames, s.input_size, info, method=s.sampling))
+        except ClipError as exc:
+            log.warning("calibration: skipped %s", exc)
+    if not frames:
+        raise ClipwatchError(f"{videos}: no decodable clip to calibrate on")
+    return quantize_static_int8(fp32_path, out, np.concatenate(frames))

@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# How K frames are picked from a clip (clipwatch.video explains both).
+Sampling = Literal["segment-centres", "keyframes"]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLIPWATCH_", env_file=".env", extra="ignore", populate_by_name=True)
@@ -27,9 +30,15 @@ class Settings(BaseSettings):
     num_frames: int = Field(8, ge=1, le=64, description="K frames sampled per clip")
     input_size: int = Field(224, ge=32, le=1024)
     backbone_file: str = Field("backbone.onnx", description="file name under artifacts_dir")
+    sampling: Sampling = Field(
+        "segment-centres", description="segment-centres (exact) or keyframes (fast on long files, less accurate)"
+    )
 
     # ONNX Runtime threads; 0 lets the runtime pick (one per core).
     intra_op_threads: int = Field(0, ge=0)
+    decode_threads: int = Field(
+        0, ge=0, le=16, description="frame threads per decode (0: 2 from 320x240 up, else 1; see README, Performance)"
+    )
 
     # Guards against hostile or absurd files before any frame is decoded.
     max_frame_pixels: int = Field(4096 * 2304, ge=1)

@@ -138,7 +138,7 @@ def build_metadata(
         "normalisation": {"mean": list(MEAN), "std": list(STD), "scale": "rgb/255"},
         "embedding_dim": dim,
         "pooling": "mean",
-        "sampling": "segment-centres",
+        "sampling": s.sampling,
         "backbone": {"file": paths.backbone.name, "sha256": file_sha256(paths.backbone)},
         "training": {
             "model": type(model).__name__,

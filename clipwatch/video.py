@@ -1,9 +1,19 @@
 """Opening clips and sampling K frames from them (TSN style).
 
-Frames come from decord when it can open the file (fastest here: it seeks
-to keyframes and resizes inside FFmpeg); PyAV decodes sequentially as the
-fallback. Every clip is probed with PyAV first so that a file that is not a
-video, or that declares an absurd size, is refused before any decoding.
+Two sampling methods, recorded in each model's metadata because they give
+different embeddings:
+
+- ``segment-centres`` (default): the exact centre frame of each of K equal
+  segments. Frames come from decord when it can open the file (fastest here:
+  it seeks to keyframes and resizes inside FFmpeg); PyAV decodes sequentially
+  as the fallback. Both decode with ``threads`` frame threads.
+- ``keyframes``: for each centre, the keyframe at or before it, reached by
+  seeking and decoding that one picture. Much faster on long files, whose
+  frames between keyframes are never decoded, but on a clip with few
+  keyframes several segments share one picture (see README, "Performance").
+
+Every clip is probed with PyAV first so that a file that is not a video, or
+that declares an absurd size, is refused before any decoding.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import av
 import numpy as np
 
 from clipwatch.errors import ClipwatchError
+from clipwatch.settings import Sampling
 
 try:  # decord has x86_64 wheels only; elsewhere PyAV does all the work
     import decord
@@ -94,20 +105,40 @@ def open_video(path: str | Path):
     return av.open(str(path), metadata_errors="ignore", options=OPEN_OPTIONS)
 
 
-def sample_frames(path: str | Path, k: int, size: int, info: VideoInfo) -> np.ndarray:
-    """Return k RGB frames, k x size x size x 3 uint8, at the centres of k segments."""
+def sample_frames(
+    path: str | Path,
+    k: int,
+    size: int,
+    info: VideoInfo,
+    *,
+    method: Sampling = "segment-centres",
+    threads: int = 0,
+) -> np.ndarray:
+    """Return k RGB frames, k x size x size x 3 uint8, in time order (see the module docstring).
+
+    threads: frame threads for exact sampling; 0 picks by frame size."""
+    if method == "keyframes":
+        try:
+            return _sample_keyframes(path, k, size, info)
+        except ClipError:
+            raise
+        except Exception as exc:  # a file whose index cannot be seeked is still sampled, exactly
+            log.info("keyframe seeking failed on %s (%s); sampling exactly", Path(path).name, exc)
+    # Measured on 2 cores over the real clips: a second frame thread decodes H.264 from 320x240 up
+    # 1.2-1.6x faster; below that, thread start-up costs more than it saves.
+    threads = threads or (2 if info.width * info.height >= 320 * 240 else 1)
     if decord is not None:
         try:
-            return _sample_decord(path, k, size)
+            return _sample_decord(path, k, size, threads)
         except ClipError:
             raise
         except Exception as exc:  # decord raises bare DECORDError/RuntimeError
             log.debug("decord failed on %s (%s); falling back to PyAV", Path(path).name, exc)
-    return _sample_pyav(path, k, size, info)
+    return _sample_pyav(path, k, size, info, threads)
 
 
-def _sample_decord(path: str | Path, k: int, size: int) -> np.ndarray:
-    reader = decord.VideoReader(str(path), width=size, height=size, num_threads=1)
+def _sample_decord(path: str | Path, k: int, size: int, threads: int) -> np.ndarray:
+    reader = decord.VideoReader(str(path), width=size, height=size, num_threads=threads)
     n = len(reader)
     if n == 0:
         raise ClipError(f"{Path(path).name}: video has no frames")
@@ -117,13 +148,43 @@ def _sample_decord(path: str | Path, k: int, size: int) -> np.ndarray:
     return frames
 
 
-def _sample_pyav(path: str | Path, k: int, size: int, info: VideoInfo) -> np.ndarray:
+def _sample_keyframes(path: str | Path, k: int, size: int, info: VideoInfo) -> np.ndarray:
+    if info.duration_s <= 0:
+        raise RuntimeError("no duration to place the segment centres in")
+    picked: dict[int, np.ndarray] = {}  # keyframe pts -> picture, so a shared keyframe is decoded once
+    frames = []
+    with open_video(path) as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context
+        start = stream.start_time or 0
+        for centre in (np.arange(k) + 0.5) * info.duration_s / k:
+            container.seek(start + int(centre / stream.time_base), stream=stream, backward=True)
+            packet = next((p for p in container.demux(stream) if p.is_keyframe and p.size), None)
+            if packet is None or packet.pts is None:
+                raise RuntimeError(f"no timed keyframe before {centre:.2f} s")
+            if packet.pts not in picked:
+                codec.flush_buffers()
+                # Draining right after the keyframe hands it over at once; otherwise a decoder that
+                # reorders B-frames would hold it back until more packets arrive.
+                decoded = codec.decode(packet) + codec.decode(None)
+                if not decoded:
+                    raise RuntimeError(f"keyframe at {centre:.2f} s does not decode")
+                frame = decoded[0]
+                picked[packet.pts] = _upright(frame.to_ndarray(width=size, height=size, format="rgb24"), frame.rotation)
+            frames.append(picked[packet.pts])
+    return np.stack(frames)
+
+
+def _sample_pyav(path: str | Path, k: int, size: int, info: VideoInfo, threads: int) -> np.ndarray:
     name = Path(path).name
     picked: dict[int, np.ndarray] = {}
     last: np.ndarray | None = None
     n = decoded = 0
     try:
         with open_video(path) as container:
+            if threads > 1:
+                container.streams.video[0].thread_type = "AUTO"
+                container.streams.video[0].codec_context.thread_count = threads
             n = info.frames or _count_packets(container)
             if n <= 0:
                 raise ClipError(f"{name}: video has no frames")

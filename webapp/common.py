@@ -70,7 +70,7 @@ def sampled_frames(data: bytes, name: str, k: int, size: int) -> np.ndarray:
     path = _spill(data, Path(name).suffix.lower() or ".bin")
     try:
         info = probe(path, max_pixels=s.max_frame_pixels, max_duration_s=s.max_duration_s)
-        return sample_frames(path, k, size, info)
+        return sample_frames(path, k, size, info, method=s.sampling, threads=s.decode_threads)
     finally:
         path.unlink(missing_ok=True)
 

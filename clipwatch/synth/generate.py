@@ -127,7 +127,9 @@ def render_clip(spec: ClipSpec) -> tuple[Iterator[np.ndarray], int, tuple[int, i
     return frames(), fps, (width, height)
 
 
-def encode_h264(frames: Iterator[np.ndarray], fps: int, size: tuple[int, int], out: Path) -> None:
+def encode_h264(
+    frames: Iterator[np.ndarray], fps: int, size: tuple[int, int], out: Path, gop: int | None = None
+) -> None:
     """Write frames as browser-playable H.264 MP4 (yuv420p, moov atom first), atomically."""
     tmp = out.with_name(f".{out.name}.partial")
     with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
@@ -136,7 +138,10 @@ def encode_h264(frames: Iterator[np.ndarray], fps: int, size: tuple[int, int], o
         stream.pix_fmt = "yuv420p"
         # One thread keeps the bitstream identical run to run (x264's threads are deterministic,
         # but a pool of two processes is faster than threads for these small frames anyway).
-        stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}
+        options = {"crf": "23", "preset": "veryfast", "threads": "1"}
+        if gop:  # a fixed keyframe interval, as cameras and streaming encoders write
+            options |= {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+        stream.options = options
         for img in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 container.mux(packet)

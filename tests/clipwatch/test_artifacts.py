@@ -48,9 +48,11 @@ def test_loading_without_a_model_says_what_to_run(store):
 
 def test_model_trained_on_another_backbone_is_refused(trained, embedder):
     _, meta = trained
-    ok = {"embedding_dim": 1280, "num_frames": 8, "input_size": 224}
+    ok = {"embedding_dim": 1280, "num_frames": 8, "input_size": 224, "sampling": "segment-centres"}
     check_compatible(meta, backbone_sha256=embedder.backbone.sha256, **ok)
     with pytest.raises(ArtifactError, match="backbone sha256"):
         check_compatible(meta, backbone_sha256="0" * 64, **ok)
     with pytest.raises(ArtifactError, match="K=16"):
         check_compatible(meta, backbone_sha256=embedder.backbone.sha256, **{**ok, "num_frames": 16})
+    with pytest.raises(ArtifactError, match="keyframes sampling != segment-centres"):
+        check_compatible(meta, backbone_sha256=embedder.backbone.sha256, **{**ok, "sampling": "keyframes"})

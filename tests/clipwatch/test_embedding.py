@@ -3,6 +3,7 @@
 import numpy as np
 
 from clipwatch.dataset import read_embeddings
+from clipwatch.embedding import distinct_frames
 from clipwatch.paths import Paths
 from clipwatch.predictor import Predictor
 
@@ -35,3 +36,22 @@ def test_ref_csv_embedder_and_predictor_agree_bit_for_bit(settings, embedder, vi
 def test_embedding_is_deterministic(embedder, videos):
     clip = sorted(videos.rglob("*.mp4"))[3]
     np.testing.assert_array_equal(embedder.embed(clip).vector, embedder.embed(clip).vector)
+
+
+def test_repeated_frames_reach_the_cnn_once_and_still_count_k_times():
+    a, b, c = (np.full((4, 4, 3), v, np.uint8) for v in (10, 20, 30))
+    frames = np.stack([a, a, b, a, c, c, b, a])
+    distinct, which = distinct_frames(frames)
+    assert [int(f[0, 0, 0]) for f in distinct] == [10, 20, 30]
+    np.testing.assert_array_equal(distinct[which], frames)
+
+
+def test_a_clip_shorter_than_k_embeds_as_its_repeated_frames_would(embedder, tmp_path):
+    from tests.conftest import gradient_frames, write_clip
+
+    clip = write_clip(tmp_path / "three.mp4", gradient_frames(3))
+    frames, _ = embedder.frames(clip)
+    assert len(distinct_frames(frames)[0]) == 3
+    np.testing.assert_allclose(
+        embedder.embed(clip).vector, embedder.backbone.embed_frames(frames).mean(axis=0), rtol=1e-4, atol=1e-5
+    )

@@ -50,6 +50,46 @@ def test_pyav_fallback_matches_decord(tmp_path, monkeypatch):
     assert np.abs(slow.astype(int) - fast.astype(int)).mean() < 3
 
 
+def test_keyframe_sampling_takes_the_keyframe_at_or_before_each_centre(tmp_path):
+    # GOP of 10 (no scene-cut keyframes): centres 5, 15, ..., 75 fall back to keyframes 0, 10, ..., 70.
+    options = {"g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "2"}
+    clip = write_clip(tmp_path / "gop10.mp4", gradient_frames(80), options=options)
+    info = probe(clip, **LIMITS)
+    frames = sample_frames(clip, 8, 64, info, method="keyframes")
+    assert frames.shape == (8, 64, 64, 3)
+    expected = 255 * (segment_centres(80, 8) // 10 * 10) / 79
+    assert np.allclose(frames.mean(axis=(1, 2, 3)), expected, atol=6)
+
+
+def test_keyframe_sampling_of_a_single_gop_clip_repeats_its_first_picture(tmp_path):
+    # The accuracy cost the README warns about: a short clip with one keyframe gives one picture K times.
+    clip = write_clip(tmp_path / "gop-all.mp4", gradient_frames(40))
+    frames = sample_frames(clip, 8, 64, probe(clip, **LIMITS), method="keyframes")
+    assert np.allclose(frames.mean(axis=(1, 2, 3)), 0, atol=6)
+
+
+def test_keyframe_sampling_falls_back_to_exact_when_seeking_fails(tmp_path, monkeypatch):
+    clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(40))
+    info = probe(clip, **LIMITS)
+
+    def unseekable(*_args):
+        raise RuntimeError("no index")
+
+    monkeypatch.setattr(video, "_sample_keyframes", unseekable)
+    fallback = sample_frames(clip, 8, 64, info, method="keyframes")
+    assert np.array_equal(fallback, sample_frames(clip, 8, 64, info))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_decode_threads_do_not_change_the_frames(tmp_path, monkeypatch, threads):
+    clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(60, 360, 640))
+    info = probe(clip, **LIMITS)
+    auto = sample_frames(clip, 8, 64, info)
+    assert np.array_equal(sample_frames(clip, 8, 64, info, threads=threads), auto)
+    monkeypatch.setattr(video, "decord", None)
+    assert np.array_equal(sample_frames(clip, 8, 64, info, threads=threads), sample_frames(clip, 8, 64, info))
+
+
 @pytest.mark.parametrize(
     ("name", "content"),
     [
