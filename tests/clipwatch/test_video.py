@@ -38,16 +38,37 @@ def test_clip_shorter_than_k_is_sampled_with_repetition(tmp_path):
     assert frames.shape == (8, 64, 64, 3)
 
 
-def test_pyav_fallback_matches_decord(tmp_path, monkeypatch):
-    import clipwatch.video as video
+def _unavailable(*_args):
+    raise RuntimeError("forced off by the test")
 
+
+def test_pyav_fallback_matches_decord(tmp_path, monkeypatch):
     clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(40))
     info = probe(clip, **LIMITS)
+    monkeypatch.setattr(video, "_sample_skipping", _unavailable)
     fast = sample_frames(clip, 8, 224, info)
     monkeypatch.setattr(video, "decord", None)
     slow = sample_frames(clip, 8, 224, info)
     assert slow.shape == fast.shape
     assert np.abs(slow.astype(int) - fast.astype(int)).mean() < 3
+
+
+@pytest.mark.parametrize("gop", [12, 250])
+def test_skipping_decode_gives_exactly_the_frames_a_full_decode_gives(tmp_path, gop):
+    # Moving pictures with B-frames: a 12-frame GOP makes it seek past whole intervals, x264's default
+    # (250) makes it run through one, dropping the non-reference frames no centre needs.
+    from clipwatch.synth import ClipSpec, render_clip
+    from clipwatch.synth.generate import encode_h264
+
+    frames, fps, size = render_clip(ClipSpec("walk", 0, 0))
+    frames = list(frames) * 3
+    clip = tmp_path / "walk.mp4"
+    encode_h264(iter(frames), fps, size, clip, gop=gop if gop != 250 else None)
+    info = probe(clip, **LIMITS)
+    for k in (3, 8, len(frames) + 5):
+        full = video._sample_pyav(clip, k, 64, info, threads=1)
+        np.testing.assert_array_equal(video._sample_skipping(clip, k, 64, info, threads=2), full)
+    assert np.array_equal(sample_frames(clip, 8, 64, info), video._sample_pyav(clip, 8, 64, info, threads=1))
 
 
 def test_keyframe_sampling_takes_the_keyframe_at_or_before_each_centre(tmp_path):
@@ -72,21 +93,20 @@ def test_keyframe_sampling_falls_back_to_exact_when_seeking_fails(tmp_path, monk
     clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(40))
     info = probe(clip, **LIMITS)
 
-    def unseekable(*_args):
-        raise RuntimeError("no index")
-
-    monkeypatch.setattr(video, "_sample_keyframes", unseekable)
+    monkeypatch.setattr(video, "_sample_keyframes", _unavailable)
     fallback = sample_frames(clip, 8, 64, info, method="keyframes")
     assert np.array_equal(fallback, sample_frames(clip, 8, 64, info))
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_decode_threads_do_not_change_the_frames(tmp_path, monkeypatch, threads):
+@pytest.mark.parametrize("reader", ["skipping", "decord", "pyav"])
+def test_decode_threads_do_not_change_the_frames(tmp_path, monkeypatch, threads, reader):
     clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(60, 360, 640))
     info = probe(clip, **LIMITS)
-    auto = sample_frames(clip, 8, 64, info)
-    assert np.array_equal(sample_frames(clip, 8, 64, info, threads=threads), auto)
-    monkeypatch.setattr(video, "decord", None)
+    if reader != "skipping":
+        monkeypatch.setattr(video, "_sample_skipping", _unavailable)
+    if reader == "pyav":
+        monkeypatch.setattr(video, "decord", None)
     assert np.array_equal(sample_frames(clip, 8, 64, info, threads=threads), sample_frames(clip, 8, 64, info))
 
 
@@ -135,13 +155,15 @@ def test_audio_only_file_has_no_video_stream(tmp_path):
         probe(path, **LIMITS)
 
 
-@pytest.mark.parametrize("reader", ["decord", "pyav"])
+@pytest.mark.parametrize("reader", ["skipping", "decord", "pyav"])
 def test_a_rotated_phone_clip_is_sampled_upright(tmp_path, monkeypatch, reader):
     # A picture with a bright top-left corner, stored turned a quarter clockwise with a display matrix
     # that turns it back (how phones record portrait video): the sampled frames must be upright.
     upright = np.zeros((10, 96, 128, 3), np.uint8)
     upright[:, :32, :32] = 255
     path = write_clip(tmp_path / "r.mp4", [np.rot90(f, k=-1) for f in upright], 10, rotation=90)
+    if reader != "skipping":
+        monkeypatch.setattr(video, "_sample_skipping", _unavailable)
     if reader == "pyav":
         monkeypatch.setattr(video, "decord", None)
     info = probe(path, max_pixels=10**7, max_duration_s=60)
