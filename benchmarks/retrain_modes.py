@@ -22,17 +22,16 @@ from common import table, write_results
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.embedding import ClipEmbedder
 from clipwatch.feedback import FeedbackRow, FeedbackStore
-from clipwatch.paths import Paths
+from clipwatch.paths import Paths, private_copy
 from clipwatch.predictor import forest_proba
 from clipwatch.retrain import retrain
-from clipwatch.settings import Settings, get_settings
+from clipwatch.settings import get_settings
 from clipwatch.synth import generate_dataset
 from clipwatch.train import classification_metrics
 
 
 def main(per_class: int = 16) -> None:
     base = get_settings()
-    src = Paths.from_settings(base)
     tmp = Path(tempfile.mkdtemp(prefix="clipwatch-bench-retrain-"))
     clips = generate_dataset(tmp / "shift", per_class=per_class, seed=base.seed + 1, shift=True, start=5000)
     embedder = ClipEmbedder.from_settings(base)
@@ -45,17 +44,7 @@ def main(per_class: int = 16) -> None:
 
     rows, results = [], {}
     for mode in ("scratch", "warm_start"):
-        d = tmp / mode
-        shutil.copytree(src.artifacts_dir, d / "artifacts", ignore=shutil.ignore_patterns("*.int8.onnx"))
-        (d / "data").mkdir()
-        shutil.copy(src.ref_data, d / "data" / "ref_data.csv")
-        s = Settings(
-            data_dir=d / "data",
-            artifacts_dir=d / "artifacts",
-            retrain_mode=mode,
-            promotion_policy="always",
-            _env_file=None,
-        )
+        s = private_copy(tmp / mode, base, retrain_mode=mode, promotion_policy="always")
         paths = Paths.from_settings(s)
         FeedbackStore(paths.prod_data, embedder.dim).append([FeedbackRow(vecs[p], labels[p], "") for p in feed])
         store = ArtifactStore(paths)

@@ -29,9 +29,9 @@ from common import make_clip, median_ms, table, write_results
 
 from clipwatch.client import score_paths
 from clipwatch.dataset import discover
-from clipwatch.paths import Paths
+from clipwatch.paths import Paths, private_copy
 from clipwatch.predictor import Predictor
-from clipwatch.settings import PROJECT_ROOT, Settings, get_settings
+from clipwatch.settings import PROJECT_ROOT, get_settings
 
 
 def free_port() -> int:
@@ -183,16 +183,14 @@ def main() -> None:
 
     src = Paths.from_settings(get_settings())
     tmp = Path(tempfile.mkdtemp(prefix="clipwatch-bench-serving-"))
-    data, artifacts = tmp / "data", tmp / "artifacts"
-    shutil.copytree(src.artifacts_dir, artifacts, ignore=shutil.ignore_patterns("*.int8.onnx"))
-    data.mkdir()
-    shutil.copy(src.ref_data, data / "ref_data.csv")
+    sandbox = private_copy(tmp)
+    data, artifacts = sandbox.data_dir, sandbox.artifacts_dir
     clip_path = make_clip(tmp / "clip.mp4", (320, 240), 3, 25)
     clip = clip_path.read_bytes()
     every = discover(src.videos).clips
     score_clips = [every[i][0] for i in np.random.default_rng(0).permutation(len(every))[: args.score_clips]]
 
-    predictor = Predictor.load(Settings(data_dir=data, artifacts_dir=artifacts))
+    predictor = Predictor.load(sandbox)
     inproc, _ = median_ms(lambda: predictor.predict_path(clip_path), 15, warmup=2)
 
     runs: dict[str, list[dict]] = {}

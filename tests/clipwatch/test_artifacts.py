@@ -4,7 +4,7 @@ import pytest
 
 from clipwatch.artifacts import ArtifactStore, check_compatible
 from clipwatch.errors import ArtifactError
-from clipwatch.paths import Paths
+from clipwatch.paths import Paths, private_copy
 
 
 @pytest.fixture
@@ -56,3 +56,25 @@ def test_model_trained_on_another_backbone_is_refused(trained, embedder):
         check_compatible(meta, backbone_sha256=embedder.backbone.sha256, **{**ok, "num_frames": 16})
     with pytest.raises(ArtifactError, match="keyframes sampling != segment-centres"):
         check_compatible(meta, backbone_sha256=embedder.backbone.sha256, **{**ok, "sampling": "keyframes"})
+
+
+def test_a_private_copy_runs_on_its_own_files_and_leaves_the_users_alone(settings, trained, tmp_path):
+    src = Paths.from_settings(settings)
+    before = src.ref_data.read_bytes(), ArtifactStore(src).current_name()
+    s = private_copy(tmp_path / "sandbox", settings, retrain_every_k=7)
+    copy = Paths.from_settings(s)
+    assert copy.artifacts_dir == tmp_path / "sandbox" / "artifacts" and s.retrain_every_k == 7
+    assert ArtifactStore(copy).current_name() == before[1]
+    copy.ref_data.write_text("scribbled")
+    ArtifactStore(copy).promote(ArtifactStore(copy).current_name())
+    assert (src.ref_data.read_bytes(), ArtifactStore(src).current_name()) == before
+    assert private_copy(tmp_path / "sandbox", settings).data_dir == s.data_dir  # reused, not copied again
+    assert copy.ref_data.read_text() == "scribbled"
+
+
+def test_a_private_copy_of_nothing_says_what_to_run(tmp_path):
+    from clipwatch.settings import Settings
+
+    empty = Settings(data_dir=tmp_path / "d", artifacts_dir=tmp_path / "a", _env_file=None)
+    with pytest.raises(ArtifactError, match="make artifacts"):
+        private_copy(tmp_path / "sandbox", empty)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.core.failures import FailureGroup
 
-from clipwatch.paths import Paths
+from clipwatch.paths import Paths, private_copy
 from clipwatch.settings import PROJECT_ROOT, Settings
 from tests.reliability.corpus import Case, build, judge
 
@@ -71,19 +70,6 @@ def hostile(url: str, cases: list[Case], good_label: str, key: str | None = KEY)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     with httpx.Client(base_url=url, timeout=120, headers=headers) as c:
         return [judge(c, case, good_label) for case in cases]
-
-
-def private_copy(root: Path, settings: Settings | None = None) -> Settings:
-    """Settings over a copy of the project's artifacts and reference data (user data is never touched)."""
-    src = Paths.from_settings(settings or Settings())
-    if not (src.artifacts_dir / "CURRENT").exists():
-        sys.exit("no trained model: run `make artifacts` first")
-    shutil.copytree(src.artifacts_dir, root / "artifacts")
-    (root / "data").mkdir()
-    shutil.copy(src.ref_data, root / "data" / "ref_data.csv")
-    return Settings(
-        data_dir=root / "data", artifacts_dir=root / "artifacts", upload_dir=root / "uploads", _env_file=None
-    )
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import psutil
 
 from clipwatch.artifacts import MODEL_FILE, ArtifactStore
-from clipwatch.paths import Paths
+from clipwatch.paths import Paths, private_copy
 from clipwatch.retrain import read_history
 from clipwatch.settings import PROJECT_ROOT, Settings
 
@@ -184,7 +184,6 @@ def verdict(f: dict) -> list[str]:
 
 
 def main() -> None:
-    from tests.reliability.fuzz import private_copy
     from tests.service.conftest import LiveServer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -194,7 +193,7 @@ def main() -> None:
     args = parser.parse_args()
     seconds = args.minutes * 60
     with tempfile.TemporaryDirectory(prefix="clipwatch-soak-") as tmp:
-        s = private_copy(Path(tmp)).model_copy(update={"retrain_every_k": args.retrain_every_k})
+        s = private_copy(tmp, retrain_every_k=args.retrain_every_k)
         server = LiveServer(s).start()
         try:
             soak = Soak(server.url, server.proc.pid, s, pick_clips(Paths.from_settings(Settings()).videos))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from clipwatch.paths import Paths
+from clipwatch.paths import private_copy
 from clipwatch.settings import PROJECT_ROOT, Settings
 
 
@@ -23,21 +22,7 @@ def make_settings(settings, trained, tmp_path):
     """Settings over a fresh copy of the session's trained artifacts and ref_data.csv."""
 
     def make(**overrides) -> Settings:
-        src = Paths.from_settings(settings)
-        data, artifacts = tmp_path / "data", tmp_path / "artifacts"
-        if not artifacts.exists():
-            shutil.copytree(src.artifacts_dir, artifacts)
-            data.mkdir()
-            shutil.copy(src.ref_data, data / "ref_data.csv")
-        base = {
-            "data_dir": data,
-            "artifacts_dir": artifacts,
-            "upload_dir": tmp_path / "uploads",
-            "n_estimators": 50,
-            "cv_folds": 3,
-            "_env_file": None,
-        }
-        return Settings(**{**base, **overrides})
+        return private_copy(tmp_path, settings, **{"n_estimators": 50, "cv_folds": 3, **overrides})
 
     return make
 
