@@ -6,7 +6,7 @@ keyframes : the fp32 backbone with CLIPWATCH_SAMPLING=keyframes
 For the embedded dataset (data/videos) and for the real clips in ../shared/data/real-clips:
 each clip's embedding cosine to the default's, cross-validated macro F1 of the forest trained
 and tested on that variant's embeddings (same folds and seed), and decode + CNN time per clip.
-Also a long 720p H.264 file (2 s keyframe interval), where keyframe sampling is meant to pay.
+Keyframe sampling's speed on a long file, where it is meant to pay, is in benchmarks/embedding.py.
 
 The rule from the performance issue: a variant may become the default only if every clip's
 cosine stays >= 0.99 and macro F1 drops by at most 1 point, on both datasets.
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REAL_CLIPS, int8_backbone, make_clip, median_ms, table, write_results
+from common import REAL_CLIPS, int8_backbone, print_targets, table, write_results
 
 from clipwatch.backbone import Backbone
 from clipwatch.dataset import discover, embed_many
@@ -67,8 +67,7 @@ def macro_f1(X: np.ndarray, y: np.ndarray, folds: int, s) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--long-seconds", type=float, default=30.0, help="length of the long 720p file")
-    args = parser.parse_args()
+    parser.parse_args()
 
     s = get_settings()
     paths = Paths.from_settings(s)
@@ -115,11 +114,6 @@ def main() -> None:
                 }
             )
 
-    # The case keyframe sampling is for: a long file whose keyframes are 2 s apart.
-    long_clip = make_clip(tmp / "long.mp4", (1280, 720), args.long_seconds, 30, gop=60)
-    long_ms = {}
-    for name in ("default", "keyframes"):
-        long_ms[name], _ = median_ms(lambda e=variants[name]: e.frames(long_clip), 3)
     shutil.rmtree(tmp, ignore_errors=True)
 
     verdict = {
@@ -134,24 +128,17 @@ def main() -> None:
         {
             "rule": {"cosine_min_at_least": COSINE_FLOOR, "macro_f1_drop_at_most_points": F1_DROP_POINTS},
             "datasets": results,
-            "long_720p_file": {
-                "seconds": args.long_seconds,
-                "keyframe_interval_s": 2,
-                "sampling_ms": long_ms,
-                "keyframes_speedup": long_ms["default"] / long_ms["keyframes"],
-            },
             "may_become_default": verdict,
         },
     )
     cols = ["data", "variant", "ms/clip", "x default", "cosine min", "cosine median", "macro F1", "F1 drop (pts)"]
     print(table(rows, cols))
     print()
-    print(
-        f"long {args.long_seconds:.0f} s 720p file, keyframes every 2 s: sampling {long_ms['default']:.0f} ms exact, "
-        f"{long_ms['keyframes']:.0f} ms keyframes ({long_ms['default'] / long_ms['keyframes']:.1f}x)"
+    print_targets(
+        {f"{name} as the default (cosine >= 0.99, F1 -1 pt)": ok for name, ok in verdict.items()},
+        "allowed",
+        "not allowed",
     )
-    for name, ok in verdict.items():
-        print(f"{name} as the default: {'allowed' if ok else 'not allowed'} by the rule (cosine >= 0.99, F1 -1 pt)")
     print(f"results: {out}")
 
 

@@ -93,3 +93,8 @@ def int8_backbone(workdir: Path) -> Path:
     from clipwatch.quantize import quantize_from_clips
 
     return quantize_from_clips(paths.backbone, workdir / "int8.onnx", paths.videos, 32, get_settings())
+
+
+def print_targets(targets: dict[str, bool], met: str = "met", missed: str = "NOT met") -> None:
+    for target, ok in targets.items():
+        print(f"target {target}: {met if ok else missed}")

@@ -25,7 +25,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import make_clip, median_ms, table, write_results
+from common import make_clip, median_ms, print_targets, table, write_results
 
 from clipwatch.client import score_paths
 from clipwatch.dataset import discover
@@ -279,8 +279,7 @@ def main() -> None:
         f"retrain + hot swap under load: {swap['seconds_to_swap']:.1f} s to {swap['new_version']}, "
         f"longest /predict {swap['max_ms']:.0f} ms, {swap['errors']} errors"
     )
-    for t, ok in targets.items():
-        print(f"target {t}: {'met' if ok else 'NOT met'}")
+    print_targets(targets)
     print(f"results: {out}")
 
 

@@ -121,3 +121,8 @@ def gradient_frames(n: int, height: int = 120, width: int = 160) -> np.ndarray:
     for i in range(n):
         frames[i] = int(255 * i / max(n - 1, 1))
     return frames
+
+
+def unavailable(*_args):
+    """Stands in for a frame reader a test turns off: it declines every file, as a failing reader does."""
+    raise RuntimeError("forced off by the test")

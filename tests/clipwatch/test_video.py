@@ -5,7 +5,7 @@ import pytest
 
 from clipwatch import video
 from clipwatch.video import ClipError, probe, sample_frames, segment_centres
-from tests.conftest import gradient_frames, write_clip
+from tests.conftest import gradient_frames, unavailable, write_clip
 
 LIMITS = {"max_pixels": 4096 * 2304, "max_duration_s": 3600.0}
 
@@ -38,14 +38,10 @@ def test_clip_shorter_than_k_is_sampled_with_repetition(tmp_path):
     assert frames.shape == (8, 64, 64, 3)
 
 
-def _unavailable(*_args):
-    raise RuntimeError("forced off by the test")
-
-
 def test_pyav_fallback_matches_decord(tmp_path, monkeypatch):
     clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(40))
     info = probe(clip, **LIMITS)
-    monkeypatch.setattr(video, "_sample_skipping", _unavailable)
+    monkeypatch.setattr(video, "_sample_skipping", unavailable)
     fast = sample_frames(clip, 8, 224, info)
     monkeypatch.setattr(video, "decord", None)
     slow = sample_frames(clip, 8, 224, info)
@@ -93,7 +89,7 @@ def test_keyframe_sampling_falls_back_to_exact_when_seeking_fails(tmp_path, monk
     clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(40))
     info = probe(clip, **LIMITS)
 
-    monkeypatch.setattr(video, "_sample_keyframes", _unavailable)
+    monkeypatch.setattr(video, "_sample_keyframes", unavailable)
     fallback = sample_frames(clip, 8, 64, info, method="keyframes")
     assert np.array_equal(fallback, sample_frames(clip, 8, 64, info))
 
@@ -104,7 +100,7 @@ def test_decode_threads_do_not_change_the_frames(tmp_path, monkeypatch, threads,
     clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(60, 360, 640))
     info = probe(clip, **LIMITS)
     if reader != "skipping":
-        monkeypatch.setattr(video, "_sample_skipping", _unavailable)
+        monkeypatch.setattr(video, "_sample_skipping", unavailable)
     if reader == "pyav":
         monkeypatch.setattr(video, "decord", None)
     assert np.array_equal(sample_frames(clip, 8, 64, info, threads=threads), sample_frames(clip, 8, 64, info))
@@ -163,7 +159,7 @@ def test_a_rotated_phone_clip_is_sampled_upright(tmp_path, monkeypatch, reader):
     upright[:, :32, :32] = 255
     path = write_clip(tmp_path / "r.mp4", [np.rot90(f, k=-1) for f in upright], 10, rotation=90)
     if reader != "skipping":
-        monkeypatch.setattr(video, "_sample_skipping", _unavailable)
+        monkeypatch.setattr(video, "_sample_skipping", unavailable)
     if reader == "pyav":
         monkeypatch.setattr(video, "decord", None)
     info = probe(path, max_pixels=10**7, max_duration_s=60)

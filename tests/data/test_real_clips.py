@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from clipwatch.video import probe
+from tests.conftest import unavailable
 
 
 @pytest.mark.real_clips
@@ -44,11 +45,7 @@ def test_pyav_fallback_decodes_every_real_clip(real_clips, embedder, monkeypatch
     import clipwatch.video as video
 
     monkeypatch.setattr(video, "decord", None)
-    monkeypatch.setattr(video, "_sample_skipping", _unavailable)
+    monkeypatch.setattr(video, "_sample_skipping", unavailable)
     for path in sorted(p for p in real_clips.rglob("*") if p.suffix in (".avi", ".mp4")):
         frames, _ = embedder.frames(path)
         assert frames.shape == (8, 224, 224, 3), path
-
-
-def _unavailable(*_args):
-    raise RuntimeError("forced off by the test")
