@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+from av.video.reformatter import VideoReformatter
 
 from clipwatch.video import open_video
 
@@ -48,10 +49,11 @@ def transcode_h264(src: str | Path, dst: str | Path, *, max_width: int = 640, ma
             vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
             vout.options = {"crf": "26", "preset": "veryfast"}
             limit = int(max_seconds * float(rate))
+            scaler = VideoReformatter()  # one scaler for all frames: frame.reformat builds one per frame
             for i, frame in enumerate(inp.decode(vin)):
                 if i >= limit:
                     break
-                frame = frame.reformat(width=w, height=h, format="yuv420p")
+                frame = scaler.reformat(frame, width=w, height=h, format="yuv420p")
                 frame.pts = None
                 for packet in vout.encode(frame):
                     out.mux(packet)

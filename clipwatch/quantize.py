@@ -65,6 +65,10 @@ def quantize_static_int8(
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            # 7-bit weights. Without VNNI, ONNX Runtime multiplies u8 x s8 with VPMADDUBSW, whose int16
+            # pair sums saturate: on this AVX2 machine that took the median clip cosine to fp32 from
+            # 0.97 to 0.93 (real clips 0.98 to 0.90) at the same speed. Harmless where VNNI exists.
+            reduce_range=True,
         )
         os.replace(tmp_out, out)
     log.info("wrote int8 backbone %s from %d calibration frames", out, len(calibration_frames))

@@ -11,8 +11,9 @@ def test_static_int8_backbone_keeps_clips_apart(settings, embedder, videos, tmp_
     """Each clip's int8 embedding must still be recognisably that clip's (nearest fp32 neighbour).
 
     Raw cosine alone says little here: embeddings are non-negative, so even unrelated
-    clips sit at cosine ~0.65. INT8 is an option, not the default, because it is lossy
-    (measured: mean cosine to fp32 about 0.9; see README).
+    clips sit at cosine ~0.65. INT8 is an option, not the default, because it is lossy (see
+    README, Performance). The median guards the 7-bit weights: with 8 bits, AVX2 without VNNI
+    saturates and the median here fell to 0.91.
     """
     clips = sorted(videos.rglob("*.mp4"))
     calib = np.concatenate([embedder.frames(p)[0] for p in clips[::4]])
@@ -30,3 +31,4 @@ def test_static_int8_backbone_keeps_clips_apart(settings, embedder, videos, tmp_
     others = cos[~np.eye(len(cos), dtype=bool)]
     assert (cos.argmax(axis=1) == np.arange(len(cos))).mean() >= 0.9
     assert same.mean() > others.mean() + 0.15, (same.mean(), others.mean())
+    assert np.median(same) >= 0.95, np.median(same)

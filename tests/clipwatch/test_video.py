@@ -49,6 +49,22 @@ def test_pyav_fallback_matches_decord(tmp_path, monkeypatch):
     assert np.abs(slow.astype(int) - fast.astype(int)).mean() < 3
 
 
+def test_one_scaler_per_clip_gives_pyavs_own_pixels_whatever_the_frame_size(tmp_path):
+    # Models trained before the scaler was shared must see the same pixels; a second frame size
+    # (a stream that changes resolution) must not reuse the first one's conversion.
+    import av
+
+    rng = np.random.default_rng(0)
+    decoded = []
+    for h, w in ((120, 160), (240, 320)):
+        clip = write_clip(tmp_path / f"{w}.mp4", rng.integers(0, 256, (5, h, w, 3), dtype=np.uint8))
+        with av.open(str(clip)) as container:
+            decoded += list(container.decode(video=0))
+    picture = video._Pictures(64)
+    for frame in decoded:
+        np.testing.assert_array_equal(picture(frame), frame.to_ndarray(width=64, height=64, format="rgb24"))
+
+
 @pytest.mark.parametrize("gop", [12, 250])
 def test_skipping_decode_gives_exactly_the_frames_a_full_decode_gives(tmp_path, gop):
     # Moving pictures with B-frames: a 12-frame GOP makes it seek past whole intervals, x264's default
