@@ -102,6 +102,8 @@ def wait_http(url: str, timeout: float, ok=lambda r: r.status_code == 200) -> ht
             last = f"HTTP {r.status_code}"
         except httpx.HTTPError as exc:
             last = type(exc).__name__
+        except (ValueError, KeyError) as exc:  # a server still starting answers with a plain-text body
+            last = f"HTTP {r.status_code}, not the expected JSON ({type(exc).__name__})"
         time.sleep(2)
     raise CheckFailed(f"{url} not ready after {timeout:.0f} s ({last})")
 
@@ -262,6 +264,8 @@ def host_prometheus(tmp: Path) -> str:
     try:
 
         def all_up(r: httpx.Response) -> bool:
+            if r.status_code != 200:  # 503 "Service Unavailable" while its storage starts
+                return False
             targets = r.json()["data"]["activeTargets"]
             return len(targets) == 2 and all(t["health"] == "up" for t in targets)
 
