@@ -92,18 +92,20 @@ def container_exec(project: str, service: str, *cmd: str) -> str:
     return run([ENGINE, "exec", names[0], *cmd], timeout=60)
 
 
-def wait_http(url: str, timeout: float, ok=lambda r: r.status_code == 200) -> httpx.Response:
+def wait_http(url: str, timeout: float, ok=lambda r: True) -> httpx.Response:
+    """The first 200 answer from url that ok accepts. ok sees only 200s; one whose body it can't
+    read (a server still starting may answer in plain text) counts as not ready yet."""
     deadline, last = time.time() + timeout, "no answer"
     while time.time() < deadline:
         try:
             r = httpx.get(url, timeout=5)
-            if ok(r):
+            if r.status_code == 200 and ok(r):
                 return r
             last = f"HTTP {r.status_code}"
         except httpx.HTTPError as exc:
             last = type(exc).__name__
-        except (ValueError, KeyError) as exc:  # a server still starting answers with a plain-text body
-            last = f"HTTP {r.status_code}, not the expected JSON ({type(exc).__name__})"
+        except (ValueError, KeyError) as exc:
+            last = f"HTTP 200, not the expected body ({type(exc).__name__})"
         time.sleep(2)
     raise CheckFailed(f"{url} not ready after {timeout:.0f} s ({last})")
 
@@ -264,8 +266,6 @@ def host_prometheus(tmp: Path) -> str:
     try:
 
         def all_up(r: httpx.Response) -> bool:
-            if r.status_code != 200:  # 503 "Service Unavailable" while its storage starts
-                return False
             targets = r.json()["data"]["activeTargets"]
             return len(targets) == 2 and all(t["health"] == "up" for t in targets)
 
