@@ -62,14 +62,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# No Docker engine here: Podman + podman-compose and a local python:3.11-slim stand-in (idempotent).
-PREPARE_PODMAN ?= ../shared/containers/prepare-podman.sh
-
+# scripts/container_engine.py picks Docker only if an engine answers, else Podman (installing it
+# and a local python:3.11-slim stand-in with ../shared/containers/prepare-podman.sh when missing).
 compose-test: install
-	@if command -v docker >/dev/null; then :; \
-	elif command -v podman-compose >/dev/null && podman image exists python:3.11-slim; then :; \
-	elif [ -f $(PREPARE_PODMAN) ]; then bash $(PREPARE_PODMAN); \
-	else echo "compose-test: no docker, no podman-compose, and no $(PREPARE_PODMAN) to install them"; exit 2; fi
+	$(BIN)/python scripts/container_engine.py --prepare
 	$(BIN)/python scripts/compose_test.py
 
 k8s-check: install

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -30,11 +29,12 @@ import time
 from pathlib import Path
 
 import httpx
+from container_engine import choose
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "build" / "compose-test.json"
-ENGINE = os.environ.get("CONTAINER_ENGINE") or ("podman" if shutil.which("podman") else "docker")
-COMPOSE = os.environ.get("COMPOSE", "podman-compose" if ENGINE == "podman" else "docker compose").split()
+CHOICE = choose()
+ENGINE, COMPOSE = CHOICE.engine, CHOICE.compose
 BASE_IMAGE = "python:3.11-slim"
 IMAGES = {  # compose service -> image, as named in docker-compose.yml
     "init": "clipwatch-trainer",
@@ -323,11 +323,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Build the images and test the Compose stacks for real.")
     parser.add_argument("--keep", action="store_true", help="leave the copy in place (its path is printed)")
     args = parser.parse_args()
-    if not shutil.which(COMPOSE[0]):
-        print(f"compose-test: {COMPOSE[0]} not found (run ../shared/containers/prepare-podman.sh)", file=sys.stderr)
+    log(CHOICE.describe())
+    if CHOICE.needs_install or not shutil.which(COMPOSE[0]):
+        print(f"compose-test: {COMPOSE[0]} not found (`make compose-test` installs it)", file=sys.stderr)
         return 2
     repo = fresh_copy()
-    log(f"fresh copy in {repo}, engine: {' '.join(COMPOSE)}")
+    log(f"fresh copy in {repo}")
     r, t0, ok = Run(), time.time(), False
     try:
         r.check("build images", lambda: build_images(r, repo))
