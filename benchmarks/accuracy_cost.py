@@ -31,9 +31,10 @@ from common import REAL_CLIPS, int8_backbone, print_targets, table, write_result
 from clipwatch.backbone import Backbone
 from clipwatch.dataset import discover, embed_many
 from clipwatch.embedding import ClipEmbedder
+from clipwatch.evaluate import cross_validate
 from clipwatch.paths import Paths
 from clipwatch.settings import get_settings
-from clipwatch.train import cross_validate
+from clipwatch.train import make_forest
 
 COSINE_FLOOR = 0.99
 F1_DROP_POINTS = 1.0
@@ -62,7 +63,9 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def macro_f1(X: np.ndarray, y: np.ndarray, folds: int, s) -> float:
     keep = np.isin(y, [c for c in np.unique(y) if (y == c).sum() >= 2])  # CV needs 2 clips per class
     classes = sorted(set(y[keep]))
-    return cross_validate(X[keep], y[keep], classes, folds, s.n_estimators, s.seed, s.train_jobs)["macro_f1"]
+    return cross_validate(make_forest(s.n_estimators, s.seed, s.train_jobs), X[keep], y[keep], classes, folds, s.seed)[
+        "macro_f1"
+    ]
 
 
 def main() -> None:

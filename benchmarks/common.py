@@ -6,11 +6,19 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.support, shared with the tests
+
+from tests.support import private_copy  # noqa: E402
+
+__all__ = ["private_copy"]  # re-exported for the benchmarks
+
+RESULTS = ROOT / "benchmarks" / "results"
 # Shared real footage (never copied into the repository); benchmarks that use it skip it when absent.
 REAL_CLIPS = Path(os.environ.get("CLIPWATCH_REAL_CLIPS", RESULTS.parents[2] / "shared" / "data" / "real-clips"))
 

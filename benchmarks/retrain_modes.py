@@ -17,17 +17,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import table, write_results
+from common import private_copy, table, write_results
 
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.embedding import ClipEmbedder
+from clipwatch.evaluate import classification_metrics
 from clipwatch.feedback import FeedbackRow, FeedbackStore
-from clipwatch.paths import Paths, private_copy
+from clipwatch.loop import retrain
+from clipwatch.paths import Paths
 from clipwatch.predictor import forest_proba
-from clipwatch.retrain import retrain
 from clipwatch.settings import get_settings
 from clipwatch.synth import generate_dataset
-from clipwatch.train import classification_metrics
 
 
 def main(per_class: int = 16) -> None:

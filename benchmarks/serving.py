@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,19 +24,14 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import make_clip, median_ms, print_targets, table, write_results
+from common import make_clip, median_ms, print_targets, private_copy, table, write_results
 
-from clipwatch.client import score_paths
+from clipwatch.client.score_folders import score_paths
 from clipwatch.dataset import discover
-from clipwatch.paths import Paths, private_copy
+from clipwatch.paths import Paths
 from clipwatch.predictor import Predictor
-from clipwatch.settings import PROJECT_ROOT, get_settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from clipwatch.processes import free_port, serving_cmd, start
+from clipwatch.settings import get_settings
 
 
 def start_server(data: Path, artifacts: Path, **env) -> tuple[subprocess.Popen, str]:
@@ -48,33 +42,8 @@ def start_server(data: Path, artifacts: Path, **env) -> tuple[subprocess.Popen, 
         "CLIPWATCH_ARTIFACTS_DIR": str(artifacts),
         **{k: str(v) for k, v in env.items()},
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api:app",
-            "--app-dir",
-            str(PROJECT_ROOT / "serving"),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    return start(serving_cmd(port, "127.0.0.1", "--log-level", "warning"), f"{url}/ready", env=full_env), url
 
 
 class CpuMeter:

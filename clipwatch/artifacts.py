@@ -24,12 +24,7 @@ from typing import Any
 import joblib
 
 from clipwatch.errors import ArtifactError
-from clipwatch.paths import Paths
-
-MODEL_FILE = "model.pkl"
-METADATA_FILE = "metadata.json"
-CONFUSION_FILE = "confusion_matrix.png"
-VERSION_FILES = (MODEL_FILE, METADATA_FILE, CONFUSION_FILE)
+from clipwatch.paths import METADATA_FILE, MODEL_FILE, VERSION_FILES, Paths
 
 
 @dataclass
@@ -97,7 +92,7 @@ class ArtifactStore:
             for f in tmp.iterdir():
                 with open(f, "rb+") as fh:
                     os.fsync(fh.fileno())
-            os.rename(tmp, self.paths.versions / name)
+            os.rename(tmp, self.paths.version_dir(name))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -107,13 +102,13 @@ class ArtifactStore:
 
     def promote(self, name: str) -> None:
         """Point CURRENT at a complete version and refresh the seed-layout copies."""
-        src = self.paths.versions / name
+        src = self.paths.version_dir(name)
         if not (src / MODEL_FILE).is_file() or not (src / METADATA_FILE).is_file():
             raise ArtifactError(f"version {name} is incomplete or missing")
         atomic_write_bytes(self.paths.current_pointer, f"{name}\n".encode())
         for f in VERSION_FILES:
             if (src / f).is_file():
-                atomic_write_bytes(self.paths.artifacts_dir / f, (src / f).read_bytes())
+                atomic_write_bytes(self.paths.seed_copy(f), (src / f).read_bytes())
 
     def load(self, name: str | None = None) -> ModelVersion:
         name = name or self.current_name()
@@ -121,7 +116,7 @@ class ArtifactStore:
             raise ArtifactError(
                 f"no trained model in {self.paths.artifacts_dir}: run `clipwatch train` (or `make run`) first"
             )
-        vdir = self.paths.versions / name
+        vdir = self.paths.version_dir(name)
         try:
             metadata = json.loads((vdir / METADATA_FILE).read_text())
             model = joblib.load(vdir / MODEL_FILE)
@@ -152,7 +147,7 @@ class ArtifactStore:
         return out
 
     def metadata(self, name: str) -> dict:
-        return json.loads((self.paths.versions / name / METADATA_FILE).read_text())
+        return json.loads((self.paths.version_dir(name) / METADATA_FILE).read_text())
 
 
 def check_compatible(

@@ -9,7 +9,6 @@ import numpy as np
 import onnxruntime as ort
 
 from clipwatch.errors import ArtifactError
-from clipwatch.preprocess import to_input
 
 
 class BackboneError(ArtifactError):
@@ -45,9 +44,6 @@ class Backbone:
         self.dim = int(self.session.get_outputs()[0].shape[1])
         self.path = path
         self.sha256 = file_sha256(path)
-
-    def embed_frames(self, frames: np.ndarray) -> np.ndarray:
-        return self.embed_inputs(to_input(frames))
 
     def embed_inputs(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: x})[0]

@@ -44,7 +44,7 @@ def data_synth(
     from clipwatch.synth import generate_dataset
 
     paths = _paths()
-    out = out or (paths.data_dir / "videos_shift" if shift else paths.videos)
+    out = out or (paths.videos_shift if shift else paths.videos)
     clips = generate_dataset(out, per_class=per_class, seed=seed, shift=shift, start=start, workers=workers or None)
     typer.echo(f"{len(clips)} clips in {out}")
 
@@ -143,7 +143,7 @@ def predict(paths: Annotated[list[Path], typer.Argument(help="clips to classify"
 @app.command("retrain")
 def retrain_cmd() -> None:
     """One champion/challenger retrain on ref + prod rows now (what the API runs every k feedback rows)."""
-    from clipwatch.retrain import retrain
+    from clipwatch.loop import retrain
 
     o = retrain()
     typer.echo(
@@ -163,7 +163,7 @@ def score(
     timeout: Annotated[float, typer.Option(help="seconds per request")] = 120.0,
 ) -> None:
     """Score clips through a running serving API, with a progress bar; writes CSV or JSON."""
-    from clipwatch.client import score_paths
+    from clipwatch.client.score_folders import score_paths
 
     s = get_settings()
     key = s.api_key.get_secret_value() if s.api_key else None
@@ -188,13 +188,13 @@ def simulate(
     out: Annotated[Path | None, typer.Option(help="write the result as JSON")] = None,
 ) -> None:
     """Play production traffic: held-aside clips predicted, then given true feedback, so retrains fire."""
-    from clipwatch.api_client import ApiClient
-    from clipwatch.simulate import simulate as run_simulation
-    from clipwatch.simulate import summary_table, write_result
+    from clipwatch.client.api import ApiClient
+    from clipwatch.client.simulate import simulate as run_simulation
+    from clipwatch.client.simulate import summary_table, write_result
 
     s = get_settings()
     client = ApiClient(api, s.api_key.get_secret_value() if s.api_key else None, timeout=120)
-    folder = _paths().data_dir / "simulate" / ("shift" if shift else "plain")
+    folder = _paths().simulation_clips(shift)
     result = run_simulation(client, folder, n=n, shift=shift, seed=seed, eval_n=eval_n, echo=typer.echo)
     typer.echo(summary_table(result))
     if out:

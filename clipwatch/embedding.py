@@ -11,9 +11,11 @@ import numpy as np
 
 from clipwatch.backbone import Backbone
 from clipwatch.batching import FrameBatcher
+from clipwatch.paths import Paths
 from clipwatch.preprocess import to_input
+from clipwatch.sampling import sample_clip
 from clipwatch.settings import Settings, get_settings
-from clipwatch.video import VideoInfo, probe, sample_frames
+from clipwatch.video import VideoInfo
 
 
 @dataclass
@@ -31,19 +33,16 @@ class ClipEmbedder:
     def __init__(self, backbone: Backbone, settings: Settings | None = None):
         s = settings or get_settings()
         self.backbone = backbone
+        self.settings = s
+        # The embedding contract each model version records and is checked against at load.
         self.k = s.num_frames
         self.size = s.input_size
-        self.max_pixels = s.max_frame_pixels
-        self.max_duration_s = s.max_duration_s
         self.sampling = s.sampling
-        self.decode_threads = s.decode_threads
         # Set by a server to share CNN runs between concurrent requests; the frames and vectors are the same.
         self.batcher: FrameBatcher | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> ClipEmbedder:
-        from clipwatch.paths import Paths
-
         s = settings or get_settings()
         return cls(Backbone(Paths.from_settings(s).backbone, intra_op_threads=s.intra_op_threads), s)
 
@@ -52,9 +51,7 @@ class ClipEmbedder:
         return self.backbone.dim
 
     def frames(self, path: str | Path) -> tuple[np.ndarray, VideoInfo]:
-        info = probe(path, max_pixels=self.max_pixels, max_duration_s=self.max_duration_s)
-        frames = sample_frames(path, self.k, self.size, info, method=self.sampling, threads=self.decode_threads)
-        return frames, info
+        return sample_clip(path, self.settings)
 
     def embed(self, path: str | Path) -> ClipEmbedding:
         batcher = self.batcher

@@ -11,11 +11,8 @@ the next append, so the file always parses.
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +21,8 @@ import numpy as np
 
 from clipwatch.dataset import PREDICTION, TARGET, embedding_columns, format_vector
 from clipwatch.errors import NO_SPACE, ClipwatchError
+from clipwatch.locking import exclusive
+from clipwatch.paths import lock_for
 
 META_COLUMNS = ("timestamp", "prediction_id", "model_version", "confidence")
 
@@ -52,19 +51,12 @@ class FeedbackStore:
     def __init__(self, path: str | Path, dim: int):
         self.path = Path(path)
         self.dim = dim
-        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
+        self.lock_path = lock_for(self.path)
         self.columns = [*embedding_columns(dim), TARGET, PREDICTION, *META_COLUMNS]
         self._count_cache: tuple[int, int] | None = None  # (file size, data rows)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _locked(self):
+        return exclusive(self.lock_path)
 
     def count(self) -> int:
         with self._locked():

@@ -1,15 +1,37 @@
-"""Where every file lives, derived from the settings' two directories."""
+"""The one map of the disk: every file and folder clipwatch reads or writes, derived from the settings.
+
+data/                      raw clips (immutable inputs) and what is derived from them
+  videos/<class>/*.mp4     the training clips, folder per class
+  ref_data.csv             their embeddings (emb_1..emb_D, target)
+  prod_data.csv            feedback rows, appended by the API
+  .predictions/            recent predictions, for feedback by id from any process
+  workspace/               the Evidently workspace (CLIPWATCH_REPORT_WORKSPACE moves it)
+artifacts/
+  backbone.onnx            the frame feature extractor, shared by every model version
+  versions/v0001/          model.pkl, metadata.json, confusion_matrix.png
+  CURRENT                  the live version's name
+  model.pkl, ...           copies of the current version (the seed's layout)
+  history.jsonl            one line per retrain run
+"""
 
 from __future__ import annotations
 
-import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from clipwatch.errors import ArtifactError
 from clipwatch.settings import Settings, get_settings
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm")
+MODEL_FILE = "model.pkl"
+METADATA_FILE = "metadata.json"
+CONFUSION_FILE = "confusion_matrix.png"
+VERSION_FILES = (MODEL_FILE, METADATA_FILE, CONFUSION_FILE)
+
+
+def lock_for(shared_file: Path) -> Path:
+    """The lock file beside a file that several processes append to."""
+    return shared_file.with_name(f".{shared_file.name}.lock")
 
 
 @dataclass(frozen=True)
@@ -17,16 +39,27 @@ class Paths:
     data_dir: Path
     artifacts_dir: Path
     backbone_name: str = "backbone.onnx"
+    workspace_dir: Path | None = None  # default: data_dir/workspace
+    upload_root: Path | None = None  # default: the system temp dir
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Paths:
         s = settings or get_settings()
-        return cls(Path(s.data_dir), Path(s.artifacts_dir), s.backbone_file)
+        return cls(Path(s.data_dir), Path(s.artifacts_dir), s.backbone_file, s.report_workspace, s.upload_dir)
 
     # data/ (raw clips are immutable inputs; the CSVs are derived)
     @property
     def videos(self) -> Path:
         return self.data_dir / "videos"
+
+    @property
+    def videos_shift(self) -> Path:
+        """Where `clipwatch data synth --shift` renders the drifted distribution."""
+        return self.data_dir / "videos_shift"
+
+    def simulation_clips(self, shift: bool) -> Path:
+        """Held-aside clips `clipwatch simulate` renders and sends."""
+        return self.data_dir / "simulate" / ("shift" if shift else "plain")
 
     @property
     def ref_data(self) -> Path:
@@ -35,6 +68,35 @@ class Paths:
     @property
     def prod_data(self) -> Path:
         return self.data_dir / "prod_data.csv"
+
+    @property
+    def prod_data_lock(self) -> Path:
+        return lock_for(self.prod_data)
+
+    @property
+    def prediction_cache(self) -> Path:
+        """Recent predictions on the data volume, so feedback by id works from any worker or replica."""
+        return self.data_dir / ".predictions"
+
+    @property
+    def uploads(self) -> Path:
+        """Where uploads stream while they are classified; off the data volume by default, so a full
+        data disk does not stop predictions. Each process has its own folder below."""
+        return Path(self.upload_root) if self.upload_root else Path(tempfile.gettempdir()) / "clipwatch-uploads"
+
+    # reports
+    @property
+    def workspace(self) -> Path:
+        return Path(self.workspace_dir) if self.workspace_dir else self.data_dir / "workspace"
+
+    @property
+    def latest_report(self) -> Path:
+        """The latest run's summary, which the reporting service serves as gauges."""
+        return self.workspace / "latest.json"
+
+    @property
+    def report_pca(self) -> Path:
+        return self.workspace / "pca.joblib"
 
     # artifacts/
     @property
@@ -46,41 +108,24 @@ class Paths:
         return self.artifacts_dir / "backbone.int8.onnx"
 
     @property
-    def model(self) -> Path:
-        return self.artifacts_dir / "model.pkl"
-
-    @property
-    def metadata(self) -> Path:
-        return self.artifacts_dir / "metadata.json"
-
-    @property
-    def confusion_png(self) -> Path:
-        return self.artifacts_dir / "confusion_matrix.png"
-
-    @property
     def versions(self) -> Path:
         return self.artifacts_dir / "versions"
+
+    def version_dir(self, name: str) -> Path:
+        return self.versions / name
+
+    def seed_copy(self, file: str) -> Path:
+        """The current version's file at the top of artifacts/, where the seed's layout expects it."""
+        return self.artifacts_dir / file
 
     @property
     def current_pointer(self) -> Path:
         return self.artifacts_dir / "CURRENT"
 
+    @property
+    def history(self) -> Path:
+        return self.artifacts_dir / "history.jsonl"
 
-def private_copy(root: str | Path, source: Settings | None = None, **overrides) -> Settings:
-    """Settings over a copy of source's artifacts and ref_data.csv under root (artifacts/, data/, uploads/).
-
-    Benchmarks, fuzzing, soaks and tests run there, so they start from the same model every time and
-    never touch the user's data. Calling it again for the same root reuses the copy."""
-    s = source or get_settings()
-    src = Paths.from_settings(s)
-    if not (src.artifacts_dir / "CURRENT").is_file():
-        raise ArtifactError(f"no trained model in {src.artifacts_dir}: run `make artifacts` first")
-    root = Path(root)
-    data, artifacts = root / "data", root / "artifacts"
-    if not artifacts.exists():
-        shutil.copytree(src.artifacts_dir, artifacts)
-        data.mkdir(parents=True, exist_ok=True)
-        shutil.copy(src.ref_data, data / "ref_data.csv")
-    placed = {"data_dir": data, "artifacts_dir": artifacts, "upload_dir": root / "uploads"}
-    # Built anew rather than model_copy'd, so overrides are validated (an API key becomes a SecretStr).
-    return type(s)(**{**s.model_dump(), **placed, **overrides}, _env_file=None)
+    @property
+    def retrain_lock(self) -> Path:
+        return self.artifacts_dir / ".retrain.lock"

@@ -78,7 +78,8 @@ def quantize_static_int8(
 def quantize_from_clips(fp32_path: Path, out: Path, videos: Path, n_clips: int, s: Settings) -> Path:
     """quantize_static_int8 calibrated on the K sampled frames of n_clips clips drawn from a class folder."""
     from clipwatch.dataset import discover
-    from clipwatch.video import ClipError, probe, sample_frames
+    from clipwatch.sampling import sample_clip
+    from clipwatch.video import ClipError
 
     ds = discover(videos)
     rng = np.random.default_rng(s.seed)
@@ -87,8 +88,7 @@ def quantize_from_clips(fp32_path: Path, out: Path, videos: Path, n_clips: int, 
     for i in picks:
         path = ds.clips[int(i)][0]
         try:
-            info = probe(path, max_pixels=s.max_frame_pixels, max_duration_s=s.max_duration_s)
-            frames.append(sample_frames(path, s.num_frames, s.input_size, info, method=s.sampling))
+            frames.append(sample_clip(path, s)[0])
         except ClipError as exc:
             log.warning("calibration: skipped %s", exc)
     if not frames:

@@ -1,37 +1,33 @@
-"""Champion/challenger retraining on reference + feedback rows.
+"""One champion/challenger retrain on reference + feedback rows, and the history of every run.
 
 The two models are compared on the feedback rows appended since the champion was built, the only
 rows it never trained on. Each of those rows is predicted by a challenger fitted without it
-(cross-fitting), then the challenger is fitted on everything (from scratch, or by growing more trees
-on the champion with ``warm_start``) and promoted only if the policy allows. Every run, promoted or
-not, is appended to ``artifacts/history.jsonl``. A file lock makes sure at most one retrain runs at a
-time across every process sharing the artifacts directory.
+(cross-fitting, clipwatch.evaluate), then the challenger is fitted on everything (from scratch, or
+by growing more trees on the champion with ``warm_start``) and published only if the policy allows.
+When and under which lock a retrain runs is clipwatch.loop's business; every run, promoted or not,
+is appended to ``artifacts/history.jsonl``.
 """
 
 from __future__ import annotations
 
 import copy
-import fcntl
 import json
 import logging
 import os
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
 
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.dataset import read_embeddings
+from clipwatch.evaluate import classification_metrics, compare, cross_fit
 from clipwatch.paths import Paths
-from clipwatch.settings import Settings, get_settings
-from clipwatch.train import build_metadata, classification_metrics, make_forest, publish_model
+from clipwatch.settings import Settings
+from clipwatch.train import build_metadata, make_forest, publish_model
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +56,11 @@ class RetrainOutcome:
         return asdict(self)
 
 
-def history_path(paths: Paths) -> Path:
-    return paths.artifacts_dir / "history.jsonl"
-
-
 def read_history(paths: Paths, limit: int | None = None) -> list[dict]:
-    path = history_path(paths)
-    if not path.exists():
+    if not paths.history.exists():
         return []
     entries = []
-    for line in path.read_text().splitlines():
+    for line in paths.history.read_text().splitlines():
         try:
             entries.append(json.loads(line))
         except json.JSONDecodeError:  # a torn last line from a crash: ignore it
@@ -77,21 +68,8 @@ def read_history(paths: Paths, limit: int | None = None) -> list[dict]:
     return entries[-limit:] if limit else entries
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def missed_trigger(paths: Paths, rows: int, k: int) -> int | None:
-    """The last multiple of k the feedback count has reached if no retrain ran for it (a crash lost it)."""
-    if not k or rows < k:
-        return None
-    boundary = rows // k * k
-    answered = max((e.get("trigger_rows") or 0 for e in read_history(paths)), default=0)
-    return boundary if boundary > answered else None
-
-
-def _append_history(paths: Paths, outcome: RetrainOutcome) -> None:
-    fd = os.open(history_path(paths), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+def append_history(paths: Paths, outcome: RetrainOutcome) -> None:
+    fd = os.open(paths.history, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, (json.dumps(outcome.as_dict()) + "\n").encode())
         os.fsync(fd)
@@ -99,15 +77,8 @@ def _append_history(paths: Paths, outcome: RetrainOutcome) -> None:
         os.close(fd)
 
 
-@contextmanager
-def retrain_lock(paths: Paths) -> Iterator[None]:
-    paths.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    with open(paths.artifacts_dir / ".retrain.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def rows_seen(champion_training: dict, n_prod: int) -> int:
@@ -119,52 +90,34 @@ def rows_seen(champion_training: dict, n_prod: int) -> int:
     return seen if seen <= n_prod else 0  # prod_data.csv was replaced: every row is new to the champion
 
 
-def _folds(y: np.ndarray, n_folds: int, seed: int):
-    n_folds = max(2, min(n_folds, len(y)))
-    if min(int((y == c).sum()) for c in set(y)) >= n_folds:
-        return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
-    return KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)))
-
-
-def retrain(settings: Settings | None = None, *, trigger_rows: int | None = None) -> RetrainOutcome:
-    s = settings or get_settings()
-    paths = Paths.from_settings(s)
-    with retrain_lock(paths):
-        if trigger_rows is not None and any(e.get("trigger_rows") == trigger_rows for e in read_history(paths)):
-            # Several processes found the same missed trigger at start-up; the first one ran it.
-            return RetrainOutcome(
-                uuid.uuid4().hex[:12],
-                "skipped",
-                _now(),
-                trigger_rows=trigger_rows,
-                reason=f"feedback row {trigger_rows} already had its retrain",
-            )
-        started = time.perf_counter()
-        outcome = RetrainOutcome(
-            id=uuid.uuid4().hex[:12],
-            outcome="failed",
-            started_at=_now(),
-            trigger_rows=trigger_rows,
-            mode=s.retrain_mode,
-            policy=s.promotion_policy,
-        )
-        try:
-            _run(s, paths, outcome)
-        except Exception as exc:
-            log.exception("retrain %s failed", outcome.id)
-            outcome.outcome, outcome.reason = "failed", f"{type(exc).__name__}: {exc}"
-        outcome.duration_s = round(time.perf_counter() - started, 3)
-        _append_history(paths, outcome)
-        log.info(
-            "retrain %s: %s (champion %s F1 %s, challenger F1 %s) in %.1f s",
-            outcome.id,
-            outcome.outcome,
-            outcome.champion_version,
-            outcome.champion_f1,
-            outcome.challenger_f1,
-            outcome.duration_s,
-        )
-        return outcome
+def challenge(s: Settings, paths: Paths, trigger_rows: int | None = None) -> RetrainOutcome:
+    """Fit a challenger, compare it with the champion, publish it if the policy allows. Never raises:
+    a failure is an outcome like any other."""
+    started = time.perf_counter()
+    outcome = RetrainOutcome(
+        id=uuid.uuid4().hex[:12],
+        outcome="failed",
+        started_at=now(),
+        trigger_rows=trigger_rows,
+        mode=s.retrain_mode,
+        policy=s.promotion_policy,
+    )
+    try:
+        _run(s, paths, outcome)
+    except Exception as exc:
+        log.exception("retrain %s failed", outcome.id)
+        outcome.outcome, outcome.reason = "failed", f"{type(exc).__name__}: {exc}"
+    outcome.duration_s = round(time.perf_counter() - started, 3)
+    log.info(
+        "retrain %s: %s (champion %s F1 %s, challenger F1 %s) in %.1f s",
+        outcome.id,
+        outcome.outcome,
+        outcome.champion_version,
+        outcome.champion_f1,
+        outcome.challenger_f1,
+        outcome.duration_s,
+    )
+    return outcome
 
 
 def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
@@ -179,9 +132,7 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     if len(y_prod) < MIN_PROD_ROWS:
         outcome.outcome, outcome.reason = "skipped", f"only {len(y_prod)} feedback rows (need {MIN_PROD_ROWS})"
         return
-    # The comparison is fair only on rows the champion never trained on: the ones appended since it was
-    # built. Each is predicted by a challenger fitted without it (cross-fitting over those rows, with all
-    # older rows and the reference always in training), then the challenger is refitted on everything.
+    # The comparison is fair only on rows the champion never trained on: the ones appended since it was built.
     seen = rows_seen(champion.metadata.get("training", {}), len(y_prod))
     new = np.arange(seen, len(y_prod))
     if len(new) < MIN_PROD_ROWS:
@@ -190,30 +141,25 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
         return
     X_all = np.vstack([X_ref, X_prod])
     y_all = np.concatenate([y_ref, y_prod])
-    new_all = len(y_ref) + new  # the new rows' positions in X_all
+    modes: list[str] = []  # how each fit went: warm_start falls back to scratch when a class is missing
+
+    def fit(X: np.ndarray, y: np.ndarray):
+        model, mode = _fit_challenger(s, champion.model, X, y)
+        modes.append(mode)
+        return model
+
     t0 = time.perf_counter()
-    oof = np.empty(len(new), dtype=object)
-    modes: set[str] = set()
-    for _, test_new in _folds(y_prod[new], s.eval_folds, s.seed + len(y_prod)):
-        keep = np.ones(len(y_all), dtype=bool)
-        keep[new_all[test_new]] = False
-        fold_model, fold_mode = _fit_challenger(s, champion.model, X_all[keep], y_all[keep])
-        modes.add(fold_mode)
-        oof[test_new] = fold_model.predict(X_prod[new[test_new]])
-    challenger, mode = _fit_challenger(s, champion.model, X_all, y_all)
-    modes.add(mode)
+    chal_pred = cross_fit(fit, X_all, y_all, len(y_ref) + new, s.eval_folds, s.seed + len(y_prod))
+    challenger = fit(X_all, y_all)
     fit_s = time.perf_counter() - t0
+    mode = modes[-1]  # the published challenger's
     outcome.extra["fit_seconds"] = round(fit_s, 3)
-    if modes != {s.retrain_mode}:
+    if set(modes) != {s.retrain_mode}:
         outcome.extra["warm_start_fallback"] = "class set changed"
     outcome.holdout_rows, outcome.train_rows = len(new), len(y_all)
 
-    y_new, champ_pred = y_prod[new], champion.model.predict(X_prod[new])
-    chal_pred = oof.astype(str)
-    # Macro F1 over the labels that occur in the new rows or in either model's answers, the same set for both.
-    eval_classes = sorted(set(y_new) | set(champ_pred) | set(chal_pred))
-    champ_metrics = classification_metrics(y_new, champ_pred, eval_classes)
-    chal_metrics = classification_metrics(y_new, chal_pred, eval_classes)
+    y_new = y_prod[new]
+    champ_metrics, chal_metrics = compare(y_new, champion.model.predict(X_prod[new]), chal_pred)
     outcome.champion_f1 = round(champ_metrics["macro_f1"], 4)
     outcome.challenger_f1 = round(chal_metrics["macro_f1"], 4)
     promote = s.promotion_policy == "always" or chal_metrics["macro_f1"] >= champ_metrics["macro_f1"]

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     # ONNX Runtime threads; 0 lets the runtime pick (one per core).
     intra_op_threads: int = Field(0, ge=0)
     decode_threads: int = Field(
-        0, ge=0, le=16, description="frame threads per decode (0: 2 from 320x240 up, else 1; see README, Performance)"
+        0, ge=0, le=16, description="frame threads per decode (0: 2 from 320x240 up, else 1; see docs/performance.md)"
     )
 
     # Guards against hostile or absurd files before any frame is decoded.

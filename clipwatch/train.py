@@ -1,4 +1,4 @@
-"""Random forest on clip embeddings: cross-validated metrics, then a fit on all rows."""
+"""Random forest on clip embeddings: cross-validated metrics (clipwatch.evaluate), a fit on all rows, a new version."""
 
 from __future__ import annotations
 
@@ -12,22 +12,14 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_score,
-    recall_score,
-)
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 import clipwatch
-from clipwatch.artifacts import CONFUSION_FILE, ArtifactStore
+from clipwatch.artifacts import ArtifactStore
 from clipwatch.backbone import file_sha256
 from clipwatch.dataset import read_embeddings
 from clipwatch.errors import DatasetError
-from clipwatch.paths import Paths
+from clipwatch.evaluate import cross_validate
+from clipwatch.paths import CONFUSION_FILE, Paths
 from clipwatch.preprocess import MEAN, STD
 from clipwatch.settings import Settings, get_settings
 
@@ -42,20 +34,6 @@ def make_forest(n_estimators: int, seed: int, n_jobs: int | None = None) -> Rand
         random_state=seed,
         n_jobs=n_jobs,
     )
-
-
-def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
-    kw = {"labels": classes, "average": "macro", "zero_division": 0}
-    recall = recall_score(y_true, y_pred, labels=classes, average=None, zero_division=0)
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, **kw)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-        "macro_precision": float(precision_score(y_true, y_pred, **kw)),
-        "macro_recall": float(recall_score(y_true, y_pred, **kw)),
-        "per_class_recall": {c: float(r) for c, r in zip(classes, recall, strict=True)},
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
-    }
 
 
 @dataclass
@@ -79,28 +57,6 @@ def load_training_data(ref: Path, prod: Path | None) -> TrainingData:
     digest = hashlib.sha256(X.tobytes())
     digest.update("\n".join(y).encode())
     return TrainingData(X, y, len(y) - rows_prod, rows_prod, digest.hexdigest())
-
-
-def cross_validate(
-    X: np.ndarray,
-    y: np.ndarray,
-    classes: list[str],
-    folds: int,
-    n_estimators: int,
-    seed: int,
-    n_jobs: int | None = None,
-) -> dict:
-    counts = {c: int((y == c).sum()) for c in classes}
-    too_few = {c: n for c, n in counts.items() if n < 2}
-    if too_few:
-        raise DatasetError(
-            "every class needs at least 2 clips for cross-validation; too few: "
-            + ", ".join(f"{c} ({n})" for c, n in sorted(too_few.items()))
-        )
-    folds = min(folds, min(counts.values()))
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    pred = cross_val_predict(make_forest(n_estimators, seed, n_jobs), X, y, cv=cv)
-    return {"evaluation": f"{folds}-fold stratified CV", "cv_folds": folds, **classification_metrics(y, pred, classes)}
 
 
 def plot_confusion(cm: list[list[int]], classes: list[str], out: Path, title: str) -> None:
@@ -129,7 +85,7 @@ def plot_confusion(cm: list[list[int]], classes: list[str], out: Path, title: st
 def build_metadata(
     s: Settings, paths: Paths, classes: list[str], dim: int, model, training: dict, metrics: dict
 ) -> dict:
-    """The artifact contract every model version carries (see README, "Artifact contract")."""
+    """The artifact contract every model version carries (see docs/embedding.md, "Artifact contract")."""
     return {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "classes": classes,
@@ -180,9 +136,10 @@ def train(
         raise DatasetError(f"{ref}: need at least 2 classes, found {classes}")
 
     t0 = time.perf_counter()
-    metrics = cross_validate(data.X, data.y, classes, s.cv_folds, s.n_estimators, s.seed, s.train_jobs)
+    forest = make_forest(s.n_estimators, s.seed, s.train_jobs)
+    metrics = cross_validate(forest, data.X, data.y, classes, s.cv_folds, s.seed)
     cv_s = time.perf_counter() - t0
-    model = make_forest(s.n_estimators, s.seed, s.train_jobs).fit(data.X, data.y)
+    model = forest.fit(data.X, data.y)
     fit_s = time.perf_counter() - t0 - cv_s
 
     training = {

@@ -16,7 +16,6 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
@@ -69,7 +68,7 @@ def safe_run() -> None:
 def watch() -> None:
     s = get_settings()
     serve_gauges(s.reporting_metrics_port)
-    history = Paths.from_settings(s).artifacts_dir / "history.jsonl"
+    history = Paths.from_settings(s).history
 
     def stamp() -> float:
         try:
@@ -98,10 +97,7 @@ def main() -> int:
         watch()
         return 0
     summary = run_reports()
-    print(
-        f"reports: {summary.status}, {summary.prod_rows} feedback rows, workspace "
-        f"{Path(get_settings().data_dir) / 'workspace'}"
-    )
+    print(f"reports: {summary.status}, {summary.prod_rows} feedback rows, workspace {Paths.from_settings().workspace}")
     return 0
 
 

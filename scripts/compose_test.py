@@ -31,6 +31,8 @@ from pathlib import Path
 import httpx
 from container_engine import choose
 
+from clipwatch.processes import NotReady, wait_http
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "build" / "compose-test.json"
 CHOICE = choose()
@@ -48,6 +50,14 @@ CHROMIUM = "/usr/bin/chromium"
 
 class CheckFailed(AssertionError):
     pass
+
+
+def ready(url: str, timeout: float, ok=lambda r: True):
+    """wait_http, failing the check rather than raising NotReady."""
+    try:
+        return wait_http(url, timeout, ok, interval=2)
+    except NotReady as exc:
+        raise CheckFailed(str(exc)) from None
 
 
 def log(msg: str) -> None:
@@ -90,24 +100,6 @@ def container_exec(project: str, service: str, *cmd: str) -> str:
     if not names:
         raise CheckFailed(f"no container for {project}/{service}")
     return run([ENGINE, "exec", names[0], *cmd], timeout=60)
-
-
-def wait_http(url: str, timeout: float, ok=lambda r: True) -> httpx.Response:
-    """The first 200 answer from url that ok accepts. ok sees only 200s; one whose body it can't
-    read (a server still starting may answer in plain text) counts as not ready yet."""
-    deadline, last = time.time() + timeout, "no answer"
-    while time.time() < deadline:
-        try:
-            r = httpx.get(url, timeout=5)
-            if r.status_code == 200 and ok(r):
-                return r
-            last = f"HTTP {r.status_code}"
-        except httpx.HTTPError as exc:
-            last = type(exc).__name__
-        except (ValueError, KeyError) as exc:
-            last = f"HTTP 200, not the expected body ({type(exc).__name__})"
-        time.sleep(2)
-    raise CheckFailed(f"{url} not ready after {timeout:.0f} s ({last})")
 
 
 def get_json(url: str) -> dict | list:
@@ -230,11 +222,11 @@ def browser_feedback(repo: Path) -> str:
 
 
 def reporting_ui() -> str:
-    projects = wait_http("http://127.0.0.1:8082/api/projects", 180).json()
+    projects = ready("http://127.0.0.1:8082/api/projects", 180).json()
     names = [p.get("name") for p in projects]
     if "clipwatch" not in names:
         raise CheckFailed(f"Evidently UI lists {names}, not clipwatch")
-    gauges = wait_http("http://127.0.0.1:8083/metrics", 60).text
+    gauges = ready("http://127.0.0.1:8083/metrics", 60).text
     if "clipwatch_report_drift_detected" not in gauges:
         raise CheckFailed("watcher's /metrics lacks clipwatch_report_drift_detected")
     return "8082 lists the clipwatch project; 8083 serves the report gauges"
@@ -265,11 +257,11 @@ def host_prometheus(tmp: Path) -> str:
     )
     try:
 
-        def all_up(r: httpx.Response) -> bool:
+        def all_up(r) -> bool:
             targets = r.json()["data"]["activeTargets"]
             return len(targets) == 2 and all(t["health"] == "up" for t in targets)
 
-        wait_http("http://127.0.0.1:19090/api/v1/targets", 60, all_up)
+        ready("http://127.0.0.1:19090/api/v1/targets", 60, all_up)
         return "both jobs (serving 8080, reporting 8083) up"
     finally:
         proc.terminate()
@@ -301,10 +293,10 @@ def seed_layout(r: Run, repo: Path) -> None:
     r.check("seed layout: reporting/docker-compose.yml up", lambda: _up(repo, SEED_FILES[2], "http://127.0.0.1:8082/"))
 
 
-def _up(repo: Path, file: str, ready: str) -> str:
+def _up(repo: Path, file: str, ready_url: str) -> str:
     compose(repo, file, "up", "-d", timeout=600)
-    wait_http(ready, 300)
-    return f"{ready} answers"
+    ready(ready_url, 300)
+    return f"{ready_url} answers"
 
 
 def dump_logs() -> None:
@@ -338,7 +330,7 @@ def main() -> int:
             lambda: compose(repo, "docker-compose.yml", "up", "-d", timeout=1800) and None,
         )
         r.check("init built the artifacts", lambda: _init_outputs(repo))
-        r.check("serving-api ready on 8080", lambda: wait_http("http://127.0.0.1:8080/ready", 300) and None)
+        r.check("serving-api ready on 8080", lambda: ready("http://127.0.0.1:8080/ready", 300) and None)
         r.check("predict and feedback on 8080; row on the host", lambda: predict_and_feedback(repo))
         r.check("web app on 8081 in Chromium: predict and feedback", lambda: browser_feedback(repo))
         r.check("reporting UI on 8082 and gauges on 8083", reporting_ui)

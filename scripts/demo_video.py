@@ -17,7 +17,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,9 +32,11 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from clipwatch.api_client import ApiClient  # noqa: E402
-from clipwatch.demo_captions import BAR_HEIGHT, HEIGHT, WIDTH, caption_bar  # noqa: E402
+from demo_captions import BAR_HEIGHT, HEIGHT, WIDTH, caption_bar  # noqa: E402
+
+from clipwatch.client.api import ApiClient  # noqa: E402
 from clipwatch.paths import Paths  # noqa: E402
+from clipwatch.processes import NotReady, free_port, serving_cmd, start, stop, webapp_cmd  # noqa: E402
 from clipwatch.settings import Settings  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -47,36 +48,32 @@ VIDEO_READY = "() => { const v = document.querySelector('video'); return !!v && 
 PLAY_VIDEO = "() => { const v = document.querySelector('video'); v.muted = true; v.loop = true; v.play() }"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Stack:
     """API, web app and Evidently UI on free loopback ports, over a private copy of the artifacts."""
 
     def __init__(self, work: Path):
         src = Paths.from_settings(Settings())
-        if not (src.artifacts_dir / "CURRENT").exists() or not src.ref_data.exists():
+        if not src.current_pointer.exists() or not src.ref_data.exists():
             raise SystemExit("demo-video: no model yet; run `make artifacts` first")
-        self.data, self.artifacts = work / "data", work / "artifacts"
+        # The first version only, with no history: the demo's retrains start from v0001.
+        dst = Paths(work / "data", work / "artifacts", src.backbone_name)
+        self.data, self.artifacts = dst.data_dir, dst.artifacts_dir
         self.data.mkdir(parents=True)
-        shutil.copy(src.ref_data, self.data / "ref_data.csv")
-        first = sorted((src.artifacts_dir / "versions").iterdir())[0].name
+        shutil.copy(src.ref_data, dst.ref_data)
+        first = sorted(src.versions.iterdir())[0].name
         self.artifacts.mkdir()
         for item in src.artifacts_dir.iterdir():
-            if item.name not in ("versions", "CURRENT", "history.jsonl"):
+            if item not in (src.versions, src.current_pointer, src.history):
                 (shutil.copytree if item.is_dir() else shutil.copy)(item, self.artifacts / item.name)
-        shutil.copytree(src.artifacts_dir / "versions" / first, self.artifacts / "versions" / "v0001")
-        (self.artifacts / "CURRENT").write_text("v0001\n")
+        shutil.copytree(src.version_dir(first), dst.version_dir("v0001"))
+        dst.current_pointer.write_text("v0001\n")
         self.ports = {name: free_port() for name in ("api", "webapp", "evidently")}
         self.env = {
             **os.environ,
             "CLIPWATCH_DATA_DIR": str(self.data),
             "CLIPWATCH_ARTIFACTS_DIR": str(self.artifacts),
             "RETRAIN_EVERY_K": str(RETRAIN_EVERY_K),
-            # A minute of traffic is too little for the if_better gate to call reliably (README:
+            # A minute of traffic is too little for the if_better gate to call reliably (docs/retrain-cycle.md:
             # "the retrain cycle, shown"), so the demo promotes every challenger and says so.
             "PROMOTION_POLICY": "always",
             "API_URL": self.url("api"),
@@ -95,46 +92,39 @@ class Stack:
         return Settings(data_dir=self.data, artifacts_dir=self.artifacts, _env_file=None)
 
     def start(self) -> None:
-        py = sys.executable
-        commands = {
-            "api": [
-                py, "-m", "uvicorn", "api:app", "--app-dir", str(ROOT / "serving"), "--port", str(self.ports["api"]),
-            ],
-            "webapp": [
-                py, "-m", "streamlit", "run", str(ROOT / "webapp" / "app.py"), "--server.port",
-                str(self.ports["webapp"]), "--server.headless", "true", "--server.address", "127.0.0.1",
-            ],
-            "evidently": [
-                str(Path(py).parent / "evidently"), "ui", "--workspace", str(self.data / "workspace"),
-                "--host", "127.0.0.1", "--port", str(self.ports["evidently"]),
-            ],
-        }  # fmt: skip
+        evidently = str(Path(sys.executable).parent / "evidently")
+        workspace = Paths.from_settings(self.settings()).workspace
+        services = {
+            "api": (serving_cmd(self.ports["api"]), "/ready"),
+            "webapp": (webapp_cmd(self.ports["webapp"]), "/_stcore/health"),
+            "evidently": (
+                [
+                    evidently,
+                    "ui",
+                    "--workspace",
+                    str(workspace),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.ports["evidently"]),
+                ],
+                "/api/projects",
+            ),
+        }
         from clipwatch.reporting import run_reports
 
         run_reports(self.settings())  # creates the project, so the UI has something to open
-        for name, cmd in commands.items():
-            log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the process
-            self.procs.append(subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT))
-        for name, path in (("api", "/ready"), ("webapp", "/_stcore/health"), ("evidently", "/api/projects")):
-            deadline = time.time() + 120
-            while True:
-                try:
-                    if httpx.get(self.url(name) + path, timeout=3).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.time() > deadline:
-                    raise SystemExit(f"demo-video: {name} did not start; see {self.logs / name}.log")
-                time.sleep(1)
+        for name, (cmd, ready) in services.items():
+            try:
+                self.procs.append(
+                    start(cmd, self.url(name) + ready, log=self.logs / f"{name}.log", env=self.env, timeout=120)
+                )
+            except NotReady as exc:
+                raise SystemExit(f"demo-video: {name} did not start: {exc}") from None
 
     def stop(self) -> None:
         for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop(p)
 
 
 class Recorder:
@@ -187,8 +177,8 @@ def visible(page, text: str):
 def record(stack: Stack, clip: Path, traffic_dir: Path) -> Recorder:
     from playwright.sync_api import sync_playwright
 
+    from clipwatch.client.simulate import simulate
     from clipwatch.reporting import run_reports
-    from clipwatch.simulate import simulate
 
     webapp, api = stack.url("webapp"), stack.url("api")
     with sync_playwright() as p:
@@ -363,7 +353,7 @@ def main() -> int:
     t0 = time.time()
     work = Path(tempfile.mkdtemp(prefix="clipwatch-demo-"))
     stack = Stack(work)
-    from clipwatch.simulate import traffic_clips
+    from clipwatch.client.simulate import traffic_clips
 
     clip = traffic_clips(work / "upload", ["wave"], 1, shift=False, seed=3, start=7000)[0]
     try:

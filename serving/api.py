@@ -1,9 +1,9 @@
 """Serving API entry point: `uvicorn api:app --app-dir serving --port 8080`.
 
-All logic lives in clipwatch.service; settings come from the environment (see README).
+All logic lives in clipwatch.service; settings come from the environment (see docs/settings.md).
 """
 
-from clipwatch.service.app import create_app
+from clipwatch.service.main import create_app
 from clipwatch.service.memory import tune_malloc
 
 tune_malloc()  # before the server's threads start allocating

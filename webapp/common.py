@@ -8,13 +8,24 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from preview import browser_playable, transcode_h264
 
-from clipwatch.api_client import ApiClient, ApiError
-from clipwatch.preview import browser_playable, transcode_h264
+from clipwatch.client.api import ApiClient, ApiError
+from clipwatch.sampling import sample_clip
 from clipwatch.settings import Settings
-from clipwatch.video import ClipError, probe, sample_frames
+from clipwatch.video import ClipError
 
-__all__ = ["ApiError", "ClipError", "api", "clip_preview", "digest", "model_info", "sampled_frames", "settings"]
+__all__ = [
+    "ApiError",
+    "ClipError",
+    "api",
+    "clip_preview",
+    "digest",
+    "embedding_spec",
+    "model_info",
+    "sampled_frames",
+    "settings",
+]
 
 
 @st.cache_resource
@@ -63,14 +74,24 @@ def clip_preview(data: bytes, name: str) -> tuple[bytes, str, bool]:
         path.unlink(missing_ok=True)
 
 
+def embedding_spec() -> tuple[dict, bool]:
+    """(K, input size, sampling) as the live model embeds clips, and whether the API said so. The
+    API's container may be configured otherwise than this one; when it can't be asked, this app's
+    own settings stand in (and the page says so)."""
+    try:
+        spec = api().model()["embedding"]
+        return {k: spec[k] for k in ("num_frames", "input_size", "sampling")}, True
+    except (ApiError, KeyError, TypeError):
+        s = settings()
+        return {"num_frames": s.num_frames, "input_size": s.input_size, "sampling": s.sampling}, False
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
-def sampled_frames(data: bytes, name: str, k: int, size: int) -> np.ndarray:
-    """The K frames the model samples, as the model sees them (size x size)."""
-    s = settings()
+def sampled_frames(data: bytes, name: str, spec: dict) -> np.ndarray:
+    """The frames the model samples, as the model sees them, through the same code as the API."""
     path = _spill(data, Path(name).suffix.lower() or ".bin")
     try:
-        info = probe(path, max_pixels=s.max_frame_pixels, max_duration_s=s.max_duration_s)
-        return sample_frames(path, k, size, info, method=s.sampling, threads=s.decode_threads)
+        return sample_clip(path, settings().model_copy(update=spec))[0]
     finally:
         path.unlink(missing_ok=True)
 

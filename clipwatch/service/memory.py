@@ -5,7 +5,7 @@ each allocating thread gets its own arena (up to 8 per core) whose freed memory 
 reuse; and after a large block is freed, the threshold above which blocks get their own mapping rises
 to that block's size, so the retrain worker's ever larger training arrays (the feedback file grows)
 end up on the heap, which is not given back. Capping the arenas and fixing the threshold keeps RSS
-flat (see the soak figures in README). MALLOC_ARENA_MAX and friends do the same before Python starts.
+flat (see the soak figures in docs/reliability.md). MALLOC_ARENA_MAX and friends do the same before Python starts.
 """
 
 from __future__ import annotations

@@ -66,9 +66,20 @@ class RetrainState(BaseModel):
     last: dict | None
 
 
+class EmbeddingSpec(BaseModel):
+    """How the live model turns a clip into a vector; a client showing "the frames the model saw" uses it."""
+
+    num_frames: int = Field(description="K frames sampled per clip")
+    input_size: int = Field(description="each frame is resized to input_size x input_size")
+    sampling: str = Field(description="segment-centres or keyframes")
+    pooling: str = Field(description="how the K frame vectors become one clip vector")
+    dim: int = Field(description="length of the clip vector")
+
+
 class ModelResponse(BaseModel):
     version: str
     classes: list[str]
+    embedding: EmbeddingSpec
     metrics: dict
     created_at: str | None
     training: dict

@@ -1,11 +1,10 @@
-"""Long-lived serving state: the live model (hot-swapped), recent predictions, the retrain worker."""
+"""Long-lived serving state: the live model (hot-swapped) and recent predictions."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import queue
 import re
 import tempfile
 import threading
@@ -22,7 +21,6 @@ from clipwatch.embedding import ClipEmbedder
 from clipwatch.errors import ArtifactError
 from clipwatch.paths import Paths
 from clipwatch.predictor import Predictor
-from clipwatch.retrain import RetrainOutcome, retrain
 from clipwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -176,45 +174,3 @@ class PredictionCache:
                     p.unlink(missing_ok=True)
             except OSError:
                 pass
-
-
-class RetrainWorker:
-    """Runs retrains one after another in a background thread; every trigger gets its own run."""
-
-    def __init__(self, settings: Settings, on_done=None):
-        self.settings = settings
-        self._queue: queue.Queue[int | None] = queue.Queue()
-        self._on_done = on_done
-        self.running = False
-        self.last: RetrainOutcome | None = None
-        self.completed = 0
-        self._thread = threading.Thread(target=self._loop, name="retrain-worker", daemon=True)
-        self._thread.start()
-
-    @property
-    def pending(self) -> int:
-        return self._queue.qsize()
-
-    def submit(self, trigger_rows: int) -> None:
-        self._queue.put(trigger_rows)
-
-    def _loop(self) -> None:
-        while True:
-            rows = self._queue.get()
-            if rows is None:
-                return
-            self.running = True
-            try:
-                self.last = retrain(self.settings, trigger_rows=rows)
-                if self._on_done:
-                    self._on_done(self.last)
-            except Exception:
-                log.exception("retrain worker")
-            finally:
-                self.running = False
-                self.completed += 1
-
-    def stop(self, timeout: float = 0) -> None:
-        self._queue.put(None)
-        if timeout:
-            self._thread.join(timeout)

@@ -30,9 +30,8 @@ MAX_FIELD_BYTES = 64 * 1024
 RAW_TYPES = ("application/octet-stream",)
 
 
-def process_dir(root: Path | None) -> Path:
-    """This process's upload directory under root (default: the system temp dir), after sweeping dead ones."""
-    root = Path(root) if root else Path(tempfile.gettempdir()) / "clipwatch-uploads"
+def process_dir(root: Path) -> Path:
+    """This process's upload directory under root (Paths.uploads), after sweeping dead processes' ones."""
     root.mkdir(parents=True, exist_ok=True)
     for old in root.glob("p*"):
         pid = old.name[1:]
@@ -70,6 +69,15 @@ class Upload:
     def cleanup(self) -> None:
         for f in self.files:
             f.path.unlink(missing_ok=True)
+
+    def clip(self) -> Path:
+        """The one clip of a single-clip request: multipart field 'file', or the raw body."""
+        files = [f for f in self.files if f.field == "file"]
+        if not files:
+            raise HTTPException(422, "missing clip: send it as multipart field 'file' (or as the raw body)")
+        if files[0].size == 0:
+            raise HTTPException(400, "the uploaded file is empty")
+        return files[0].path
 
 
 def display_name(filename: str) -> str:

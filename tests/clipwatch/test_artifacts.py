@@ -4,7 +4,8 @@ import pytest
 
 from clipwatch.artifacts import ArtifactStore, check_compatible
 from clipwatch.errors import ArtifactError
-from clipwatch.paths import Paths, private_copy
+from clipwatch.paths import METADATA_FILE, Paths
+from tests.support import private_copy
 
 
 @pytest.fixture
@@ -21,10 +22,10 @@ def test_publish_numbers_versions_and_moves_current(store):
     assert store.current_name() == "v0002"
     assert store.load().model == {"m": 2}
     # The seed's top-level files mirror the current version.
-    assert json.loads(store.paths.metadata.read_text())["version"] == "v0002"
+    assert json.loads(store.paths.seed_copy(METADATA_FILE).read_text())["version"] == "v0002"
     store.promote("v0001")
     assert store.load().model == {"m": 1}
-    assert json.loads(store.paths.metadata.read_text())["version"] == "v0001"
+    assert json.loads(store.paths.seed_copy(METADATA_FILE).read_text())["version"] == "v0001"
 
 
 def test_a_half_written_version_is_never_listed_or_promoted(store):

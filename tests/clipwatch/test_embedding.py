@@ -6,13 +6,14 @@ from clipwatch.dataset import read_embeddings
 from clipwatch.embedding import distinct_frames
 from clipwatch.paths import Paths
 from clipwatch.predictor import Predictor
+from clipwatch.preprocess import to_input
 
 
 def test_embedding_is_k_frames_mean_pooled(embedder, videos):
     clip = next(videos.rglob("*.mp4"))
     result = embedder.embed(clip)
     frames, _ = embedder.frames(clip)
-    per_frame = embedder.backbone.embed_frames(frames)
+    per_frame = embedder.backbone.embed_inputs(to_input(frames))
     assert result.vector.shape == (1280,) and result.vector.dtype == np.float32
     assert result.sampled_frames == 8
     np.testing.assert_array_equal(result.vector, per_frame.mean(axis=0, dtype=np.float32))
@@ -53,5 +54,5 @@ def test_a_clip_shorter_than_k_embeds_as_its_repeated_frames_would(embedder, tmp
     frames, _ = embedder.frames(clip)
     assert len(distinct_frames(frames)[0]) == 3
     np.testing.assert_allclose(
-        embedder.embed(clip).vector, embedder.backbone.embed_frames(frames).mean(axis=0), rtol=1e-4, atol=1e-5
+        embedder.embed(clip).vector, embedder.backbone.embed_inputs(to_input(frames)).mean(axis=0), rtol=1e-4, atol=1e-5
     )

@@ -3,6 +3,7 @@ import pytest
 
 from clipwatch.backbone import Backbone
 from clipwatch.paths import Paths
+from clipwatch.preprocess import to_input
 from clipwatch.quantize import quantize_static_int8
 
 
@@ -12,7 +13,7 @@ def test_static_int8_backbone_keeps_clips_apart(settings, embedder, videos, tmp_
 
     Raw cosine alone says little here: embeddings are non-negative, so even unrelated
     clips sit at cosine ~0.65. INT8 is an option, not the default, because it is lossy (see
-    README, Performance). The median guards the 7-bit weights: with 8 bits, AVX2 without VNNI
+    docs/performance.md). The median guards the 7-bit weights: with 8 bits, AVX2 without VNNI
     saturates and the median here fell to 0.91.
     """
     clips = sorted(videos.rglob("*.mp4"))
@@ -22,8 +23,8 @@ def test_static_int8_backbone_keeps_clips_apart(settings, embedder, videos, tmp_
     assert int8.dim == 1280
     test = clips[1::3]
     frames = [embedder.frames(p)[0] for p in test]
-    a = np.stack([embedder.pool(embedder.backbone.embed_frames(f)) for f in frames])
-    b = np.stack([embedder.pool(int8.embed_frames(f)) for f in frames])
+    a = np.stack([embedder.pool(embedder.backbone.embed_inputs(to_input(f))) for f in frames])
+    b = np.stack([embedder.pool(int8.embed_inputs(to_input(f))) for f in frames])
     a /= np.linalg.norm(a, axis=1, keepdims=True)
     b /= np.linalg.norm(b, axis=1, keepdims=True)
     cos = b @ a.T

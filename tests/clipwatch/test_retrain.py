@@ -4,8 +4,9 @@ import numpy as np
 
 from clipwatch.dataset import read_embeddings
 from clipwatch.feedback import FeedbackRow, FeedbackStore
+from clipwatch.loop import retrain
 from clipwatch.paths import Paths
-from clipwatch.retrain import retrain, rows_seen
+from clipwatch.retrain import rows_seen
 
 
 def add_feedback(settings, n: int, offset: int = 0) -> None:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from clipwatch.api_client import ApiClient
-from clipwatch.simulate import simulate, summary_table
+from clipwatch.client.api import ApiClient
+from clipwatch.client.simulate import simulate, summary_table
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +34,8 @@ def test_shifted_feedback_makes_the_promoted_model_better_on_fresh_shifted_clips
 
 
 def test_simulating_unrenderable_classes_is_a_clear_error(tmp_path):
+    from clipwatch.client.simulate import traffic_clips
     from clipwatch.errors import ClipwatchError
-    from clipwatch.simulate import traffic_clips
 
     with pytest.raises(ClipwatchError, match="can't render \\(skateboarding\\)"):
         traffic_clips(tmp_path, ["walk", "skateboarding"], 4, shift=False, seed=0, start=1000)

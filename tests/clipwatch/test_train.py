@@ -6,8 +6,9 @@ import pytest
 
 from clipwatch.dataset import embedding_columns, format_vector, read_embeddings
 from clipwatch.errors import DatasetError
-from clipwatch.paths import Paths
-from clipwatch.train import classification_metrics, load_training_data, train
+from clipwatch.evaluate import classification_metrics
+from clipwatch.paths import CONFUSION_FILE, MODEL_FILE, Paths
+from clipwatch.train import load_training_data, train
 from tests.conftest import CLIPS_PER_CLASS
 
 
@@ -25,7 +26,7 @@ def test_training_publishes_metadata_with_the_artifact_contract(settings, traine
     assert {"accuracy", "macro_f1", "balanced_accuracy", "per_class_recall", "confusion_matrix"} <= set(m)
     assert np.asarray(m["confusion_matrix"]).sum() == 6 * CLIPS_PER_CLASS
     assert (paths.versions / version / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
-    assert paths.model.is_file() and paths.confusion_png.is_file()
+    assert paths.seed_copy(MODEL_FILE).is_file() and paths.seed_copy(CONFUSION_FILE).is_file()
 
 
 def test_prod_rows_are_added_to_training(settings, trained, tmp_path):

@@ -3,8 +3,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clipwatch import video
-from clipwatch.video import ClipError, probe, sample_frames, segment_centres
+from clipwatch import sampling
+from clipwatch.sampling import sample_frames
+from clipwatch.video import ClipError, probe, segment_centres
 from tests.conftest import gradient_frames, unavailable, write_clip
 
 LIMITS = {"max_pixels": 4096 * 2304, "max_duration_s": 3600.0}
@@ -41,9 +42,9 @@ def test_clip_shorter_than_k_is_sampled_with_repetition(tmp_path):
 def test_pyav_fallback_matches_decord(tmp_path, monkeypatch):
     clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(40))
     info = probe(clip, **LIMITS)
-    monkeypatch.setattr(video, "_sample_skipping", unavailable)
+    monkeypatch.setattr(sampling, "_sample_skipping", unavailable)
     fast = sample_frames(clip, 8, 224, info)
-    monkeypatch.setattr(video, "decord", None)
+    monkeypatch.setattr(sampling, "decord", None)
     slow = sample_frames(clip, 8, 224, info)
     assert slow.shape == fast.shape
     assert np.abs(slow.astype(int) - fast.astype(int)).mean() < 3
@@ -60,7 +61,7 @@ def test_one_scaler_per_clip_gives_pyavs_own_pixels_whatever_the_frame_size(tmp_
         clip = write_clip(tmp_path / f"{w}.mp4", rng.integers(0, 256, (5, h, w, 3), dtype=np.uint8))
         with av.open(str(clip)) as container:
             decoded += list(container.decode(video=0))
-    picture = video._Pictures(64)
+    picture = sampling._Pictures(64)
     for frame in decoded:
         np.testing.assert_array_equal(picture(frame), frame.to_ndarray(width=64, height=64, format="rgb24"))
 
@@ -78,9 +79,9 @@ def test_skipping_decode_gives_exactly_the_frames_a_full_decode_gives(tmp_path, 
     encode_h264(iter(frames), fps, size, clip, gop=gop if gop != 250 else None)
     info = probe(clip, **LIMITS)
     for k in (3, 8, len(frames) + 5):
-        full = video._sample_pyav(clip, k, 64, info, threads=1)
-        np.testing.assert_array_equal(video._sample_skipping(clip, k, 64, info, threads=2), full)
-    assert np.array_equal(sample_frames(clip, 8, 64, info), video._sample_pyav(clip, 8, 64, info, threads=1))
+        full = sampling._sample_pyav(clip, k, 64, info, threads=1)
+        np.testing.assert_array_equal(sampling._sample_skipping(clip, k, 64, info, threads=2), full)
+    assert np.array_equal(sample_frames(clip, 8, 64, info), sampling._sample_pyav(clip, 8, 64, info, threads=1))
 
 
 def test_keyframe_sampling_takes_the_keyframe_at_or_before_each_centre(tmp_path):
@@ -105,7 +106,7 @@ def test_keyframe_sampling_falls_back_to_exact_when_seeking_fails(tmp_path, monk
     clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(40))
     info = probe(clip, **LIMITS)
 
-    monkeypatch.setattr(video, "_sample_keyframes", unavailable)
+    monkeypatch.setattr(sampling, "_sample_keyframes", unavailable)
     fallback = sample_frames(clip, 8, 64, info, method="keyframes")
     assert np.array_equal(fallback, sample_frames(clip, 8, 64, info))
 
@@ -116,9 +117,9 @@ def test_decode_threads_do_not_change_the_frames(tmp_path, monkeypatch, threads,
     clip = write_clip(tmp_path / "ramp.mp4", gradient_frames(60, 360, 640))
     info = probe(clip, **LIMITS)
     if reader != "skipping":
-        monkeypatch.setattr(video, "_sample_skipping", unavailable)
+        monkeypatch.setattr(sampling, "_sample_skipping", unavailable)
     if reader == "pyav":
-        monkeypatch.setattr(video, "decord", None)
+        monkeypatch.setattr(sampling, "decord", None)
     assert np.array_equal(sample_frames(clip, 8, 64, info, threads=threads), sample_frames(clip, 8, 64, info))
 
 
@@ -175,9 +176,9 @@ def test_a_rotated_phone_clip_is_sampled_upright(tmp_path, monkeypatch, reader):
     upright[:, :32, :32] = 255
     path = write_clip(tmp_path / "r.mp4", [np.rot90(f, k=-1) for f in upright], 10, rotation=90)
     if reader != "skipping":
-        monkeypatch.setattr(video, "_sample_skipping", unavailable)
+        monkeypatch.setattr(sampling, "_sample_skipping", unavailable)
     if reader == "pyav":
-        monkeypatch.setattr(video, "decord", None)
+        monkeypatch.setattr(sampling, "decord", None)
     info = probe(path, max_pixels=10**7, max_duration_s=60)
     frames = sample_frames(path, 2, 64, info).astype(float)
     corners = [frames[:, :16, :16], frames[:, :16, -16:], frames[:, -16:, :16], frames[:, -16:, -16:]]

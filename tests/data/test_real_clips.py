@@ -16,7 +16,7 @@ def test_every_real_clip_decodes_and_embeds(real_clips, embedder):
     vectors = {}
     for row in rows:
         path = real_clips / row["path"]
-        info = probe(path, max_pixels=embedder.max_pixels, max_duration_s=embedder.max_duration_s)
+        info = probe(path, max_pixels=embedder.settings.max_frame_pixels, max_duration_s=embedder.settings.max_duration_s)
         assert (info.width, info.height) == (int(row["width"]), int(row["height"])), row["path"]
         assert abs(info.frames - int(row["decoded_frames"])) <= 2, row["path"]
         emb = embedder.embed(path)
@@ -30,22 +30,22 @@ def test_every_real_clip_decodes_and_embeds(real_clips, embedder):
 
 @pytest.mark.real_clips
 def test_skipping_decode_gives_every_real_h264_clip_the_frames_a_full_decode_gives(real_clips):
-    from clipwatch import video
+    from clipwatch import sampling
 
     clips = [p for p in sorted(real_clips.rglob("*.mp4")) if probe(p, max_pixels=10**8, max_duration_s=1e4).codec == "h264"]
     assert len(clips) >= 5
     for path in clips:
         info = probe(path, max_pixels=10**8, max_duration_s=1e4)
-        full = video._sample_pyav(path, 8, 224, info, threads=1)
-        np.testing.assert_array_equal(video._sample_skipping(path, 8, 224, info, threads=2), full, err_msg=str(path))
+        full = sampling._sample_pyav(path, 8, 224, info, threads=1)
+        np.testing.assert_array_equal(sampling._sample_skipping(path, 8, 224, info, threads=2), full, err_msg=str(path))
 
 
 @pytest.mark.real_clips
 def test_pyav_fallback_decodes_every_real_clip(real_clips, embedder, monkeypatch):
-    import clipwatch.video as video
+    from clipwatch import sampling
 
-    monkeypatch.setattr(video, "decord", None)
-    monkeypatch.setattr(video, "_sample_skipping", unavailable)
+    monkeypatch.setattr(sampling, "decord", None)
+    monkeypatch.setattr(sampling, "_sample_skipping", unavailable)
     for path in sorted(p for p in real_clips.rglob("*") if p.suffix in (".avi", ".mp4")):
         frames, _ = embedder.frames(path)
         assert frames.shape == (8, 224, 224, 3), path

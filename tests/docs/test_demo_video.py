@@ -6,8 +6,8 @@ import av
 import numpy as np
 import pytest
 
-from clipwatch.demo_captions import BAR_HEIGHT, HEIGHT, WIDTH, caption_bar
 from clipwatch.settings import PROJECT_ROOT
+from scripts.demo_captions import BAR_HEIGHT, HEIGHT, WIDTH, caption_bar
 
 DOCS = PROJECT_ROOT / "docs"
 STEPS = ["start", "upload", "predict", "feedback", "traffic", "model", "reports", "docs", "metrics"]

@@ -11,8 +11,9 @@ import httpx
 import pytest
 import yaml
 
+from clipwatch.processes import free_port, start, stop
 from clipwatch.settings import PROJECT_ROOT
-from tests.service.conftest import clip_bytes, free_port
+from tests.service.conftest import clip_bytes
 
 MONITORING = PROJECT_ROOT / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "clipwatch.json"
@@ -81,16 +82,13 @@ def test_real_prometheus_scrapes_the_api_and_finds_every_dashboard_series(live_s
     config["scrape_configs"][0]["static_configs"] = [{"targets": [server.url.removeprefix("http://")]}]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            prometheus,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    cmd = [
+        prometheus,
+        f"--config.file={tmp_path / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    proc = start(cmd, f"http://127.0.0.1:{port}/-/ready", log=tmp_path / "prometheus.log")
     try:
         found, deadline = {}, time.time() + 60
         wanted = [
@@ -112,5 +110,4 @@ def test_real_prometheus_scrapes_the_api_and_finds_every_dashboard_series(live_s
         assert set(found) == set(wanted), set(wanted) - set(found)
         assert float(found["clipwatch_feedback_rows"][0]["value"][1]) == 1.0
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop(proc)

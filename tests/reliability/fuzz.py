@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.core.failures import FailureGroup
 
-from clipwatch.paths import Paths, private_copy
+from clipwatch.paths import Paths
 from clipwatch.settings import PROJECT_ROOT, Settings
 from tests.reliability.corpus import Case, build, judge
+from tests.support import private_copy
 
 KEY = "fuzz-key"
 # A schema cannot say "a decodable video", so schema-valid uploads of random bytes are rightly refused

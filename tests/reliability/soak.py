@@ -21,10 +21,11 @@ import httpx
 import numpy as np
 import psutil
 
-from clipwatch.artifacts import MODEL_FILE, ArtifactStore
-from clipwatch.paths import Paths, private_copy
+from clipwatch.artifacts import ArtifactStore
+from clipwatch.paths import MODEL_FILE, Paths
 from clipwatch.retrain import read_history
 from clipwatch.settings import PROJECT_ROOT, Settings
+from tests.support import private_copy
 
 MIX = (("predict", 0.6), ("batch", 0.15), ("feedback", 0.25))
 

@@ -10,8 +10,8 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from clipwatch.processes import free_port
 from tests.reliability.fuzz import KEY, fuzz_schema
-from tests.service.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,9 @@ def test_the_fuzzer_reports_a_5xx_and_a_body_that_breaks_the_schema():
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="critical"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    deadline = time.monotonic() + 30
     while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the fuzzed app's server did not start"
         time.sleep(0.05)
     try:
         ops = fuzz_schema(f"http://127.0.0.1:{port}", examples=3, key=None)

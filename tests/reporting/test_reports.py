@@ -6,18 +6,16 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 
 from clipwatch.feedback import FeedbackRow, FeedbackStore
 from clipwatch.paths import Paths
 from clipwatch.predictor import Predictor
-from clipwatch.reporting import DRIFT_SHARE_ALERT, run_reports, workspace_dir
+from clipwatch.processes import NotReady, free_port, stop, wait_http
+from clipwatch.reporting import DRIFT_SHARE_ALERT, run_reports
 from clipwatch.settings import PROJECT_ROOT
 from clipwatch.synth import generate_dataset
-from tests.service.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +36,7 @@ def test_too_few_rows_is_recorded_not_an_error(make_settings, videos):
     feed(s, sorted(videos.rglob("*.mp4"))[:3])
     summary = run_reports(s)
     assert summary.status == "too_few_rows" and summary.prod_rows == 3
-    latest = json.loads((workspace_dir(s) / "latest.json").read_text())
+    latest = json.loads((Paths.from_settings(s).workspace / "latest.json").read_text())
     assert latest["status"] == "too_few_rows"
 
 
@@ -60,7 +58,7 @@ def test_shifted_clips_drift_and_ordinary_clips_do_not(make_settings, tmp_path, 
     assert 0 <= summary.f1 <= 1 and summary.balanced_accuracy == summary.recall
     # Both scopes ran, and the snapshots landed in the workspace.
     assert {"drift_all", "drift_window", "quality_all", "quality_window"} <= set(summary.timings_s)
-    assert len(list(workspace_dir(s).rglob("snapshots/*.json"))) >= 6
+    assert len(list(Paths.from_settings(s).workspace.rglob("snapshots/*.json"))) >= 6
 
 
 def test_watch_mode_serves_the_latest_figures_as_gauges(make_settings, videos):
@@ -81,14 +79,12 @@ def test_watch_mode_serves_the_latest_figures_as_gauges(make_settings, videos):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline, text = time.time() + 120, ""
-        while time.time() < deadline and "clipwatch_report_f1" not in text:
-            time.sleep(1)
-            with contextlib.suppress(httpx.HTTPError):
-                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        text = ""
+        with contextlib.suppress(NotReady):
+            url = f"http://127.0.0.1:{port}/metrics"
+            text = wait_http(url, 120, ok=lambda r: "clipwatch_report_f1" in r.text, proc=proc, interval=1).text
         assert "clipwatch_report_f1 " in text
         assert "clipwatch_report_drift_share " in text and "clipwatch_report_prod_rows 12.0" in text
     finally:
-        proc.terminate()
-        proc.wait(10)
-    shutil.rmtree(workspace_dir(s), ignore_errors=True)
+        stop(proc, 10)
+    shutil.rmtree(Paths.from_settings(s).workspace, ignore_errors=True)

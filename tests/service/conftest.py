@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from clipwatch.paths import private_copy
-from clipwatch.settings import PROJECT_ROOT, Settings
+from clipwatch.processes import free_port, serving_cmd, start, stop
+from clipwatch.settings import Settings
+from tests.support import private_copy
 
 
 @pytest.fixture
@@ -30,7 +27,7 @@ def make_settings(settings, trained, tmp_path):
 @pytest.fixture
 def client_for(make_settings):
     """client_for(**settings) -> a TestClient with the app's lifespan running."""
-    from clipwatch.service.app import create_app
+    from clipwatch.service.main import create_app
 
     clients = []
 
@@ -52,12 +49,6 @@ def client(client_for) -> TestClient:
 
 def clip_bytes(videos: Path, action: str = "walk", i: int = 0) -> bytes:
     return sorted((videos / action).glob("*.mp4"))[i].read_bytes()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LiveServer:
@@ -83,33 +74,9 @@ class LiveServer:
         self.log = Path(settings.data_dir).parent / f"server-{self.port}.log"
 
     def start(self, timeout: float = 60) -> LiveServer:
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api:app",
-            "--app-dir",
-            str(PROJECT_ROOT / "serving"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.workers),
-        ]
-        with open(self.log, "w") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.3)
-        raise RuntimeError(f"server did not become ready:\n{self.log.read_text()[-3000:]}")
+        cmd = serving_cmd(self.port, "127.0.0.1", "--workers", str(self.workers))
+        self.proc = start(cmd, f"{self.url}/ready", log=self.log, env=self.env, timeout=timeout)
+        return self
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -117,12 +84,8 @@ class LiveServer:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.proc:
+            stop(self.proc)
 
 
 @pytest.fixture

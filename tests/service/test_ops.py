@@ -35,7 +35,7 @@ def test_health_ready_and_docs(client, trained):
 def test_not_ready_without_artifacts_then_ready_once_they_appear(make_settings, tmp_path):
     from fastapi.testclient import TestClient
 
-    from clipwatch.service.app import create_app
+    from clipwatch.service.main import create_app
 
     s = make_settings()
     stash = tmp_path / "stash"
@@ -118,3 +118,16 @@ def test_rollback_switches_the_live_model(client_for, videos):
 def test_cors_is_closed_by_default(client):
     r = client.options("/predict", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_model_says_how_it_turns_a_clip_into_a_vector(client_for):
+    client = client_for()
+    settings = client.app.state.service.settings
+    embedding = client.get("/model").json()["embedding"]
+    assert embedding == {
+        "num_frames": settings.num_frames,
+        "input_size": settings.input_size,
+        "sampling": settings.sampling,
+        "pooling": "mean",
+        "dim": 1280,
+    }

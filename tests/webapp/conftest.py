@@ -34,6 +34,13 @@ def model_info(history=None, version="v0001", allow_new=False) -> dict:
     return {
         "version": version,
         "classes": CLASSES,
+        "embedding": {
+            "num_frames": 8,
+            "input_size": 224,
+            "sampling": "segment-centres",
+            "pooling": "mean",
+            "dim": 1280,
+        },
         "metrics": {
             "macro_f1": 0.745,
             "accuracy": 0.75,

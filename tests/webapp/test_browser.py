@@ -1,16 +1,12 @@
 """End to end in a real browser: the real serving API and web app on loopback, headless Chromium."""
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+from clipwatch.processes import free_port, start, stop, webapp_cmd
 from clipwatch.settings import PROJECT_ROOT
-from tests.service.conftest import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = PROJECT_ROOT / "build" / "e2e-classify.png"
@@ -25,37 +21,10 @@ def webapp(live_server, tmp_path):
     api = live_server()
     port = free_port()
     env = {**os.environ, "API_URL": api.url, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(PROJECT_ROOT / "webapp" / "app.py"),
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
+    proc = start(webapp_cmd(port), f"{url}/_stcore/health", log=tmp_path / "streamlit.log", env=env)
     yield url, api
-    proc.terminate()
-    proc.wait(15)
-    log.close()
+    stop(proc)
 
 
 def test_upload_an_avi_preview_predict_and_feedback(webapp, real_clips):

@@ -111,3 +111,23 @@ def test_an_avi_is_transcoded_for_the_preview(page, real_clips):
     assert not at.exception
     assert any("H.264 copy" in c.value for c in at.caption)
     assert len(at.get("video")) == 1
+
+
+@responses.activate
+def test_the_frame_strip_follows_the_apis_sampling_not_the_web_apps(page, videos):
+    # The API's container says K=4; this web app's own settings say 8. The strip must show the model's 4.
+    info = model_info()
+    info["embedding"] = {**info["embedding"], "num_frames": 4, "input_size": 96}
+    responses.get(f"{API}/model", json=info)
+    at = _upload(page("classify").run(), videos)
+    assert not at.exception
+    assert len(at.get("image")) == 4
+    assert any("The 4 frames the model samples" in c.value for c in at.caption)
+
+
+@responses.activate
+def test_without_the_apis_sampling_the_strip_says_whose_settings_it_follows(page, videos):
+    responses.get(f"{API}/model", body=requests.exceptions.ConnectionError("refused"))
+    at = _upload(page("classify").run(), videos)
+    assert len(at.get("image")) == 8  # this app's K
+    assert any("follow this app's settings" in c.value for c in at.caption)

@@ -4,7 +4,7 @@ import time
 
 import pandas as pd
 import streamlit as st
-from common import ApiError, ClipError, api, clip_preview, digest, sampled_frames, settings
+from common import ApiError, ClipError, api, clip_preview, digest, embedding_spec, sampled_frames
 
 st.title("Classify a clip")
 
@@ -16,7 +16,8 @@ if upload is None:
 data = upload.getvalue()
 clip_id = digest(data)
 if st.session_state.get("clip_id") != clip_id:  # a new clip: forget the last one's prediction
-    st.session_state.update(clip_id=clip_id, prediction=None, feedback=None)
+    # and ask the API afresh how the live model samples clips, for the frame strip
+    st.session_state.update(clip_id=clip_id, prediction=None, feedback=None, embedding=embedding_spec())
 
 left, right = st.columns([3, 2])
 with left:
@@ -32,10 +33,14 @@ with left:
         st.warning(f"No preview for this file ({exc}).")
 
 with right:
-    s = settings()
+    spec, from_api = st.session_state.embedding
     try:
-        frames = sampled_frames(data, upload.name, s.num_frames, s.input_size)
-        st.caption(f"The {len(frames)} frames the model samples (centres of {len(frames)} equal segments):")
+        frames = sampled_frames(data, upload.name, spec)
+        n = len(frames)
+        how = f"centres of {n} equal segments" if spec["sampling"] == "segment-centres" else "keyframes at the centres"
+        st.caption(f"The {n} frames the model samples ({how}):")
+        if not from_api:
+            st.caption("The API did not say how it samples clips, so these follow this app's settings.")
         cols = st.columns(4)
         for i, frame in enumerate(frames):
             cols[i % 4].image(frame, caption=f"{i + 1}", width="stretch")

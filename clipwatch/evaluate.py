@@ -1,0 +1,82 @@
+"""How good a model is: the metrics, cross-validation, and the fair champion/challenger comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+)
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+from clipwatch.errors import DatasetError
+
+
+def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
+    kw = {"labels": classes, "average": "macro", "zero_division": 0}
+    recall = recall_score(y_true, y_pred, labels=classes, average=None, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, **kw)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "macro_precision": float(precision_score(y_true, y_pred, **kw)),
+        "macro_recall": float(recall_score(y_true, y_pred, **kw)),
+        "per_class_recall": {c: float(r) for c, r in zip(classes, recall, strict=True)},
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
+    }
+
+
+def cross_validate(model, X: np.ndarray, y: np.ndarray, classes: list[str], folds: int, seed: int) -> dict:
+    """Stratified k-fold predictions of an unfitted model on (X, y), and their metrics."""
+    counts = {c: int((y == c).sum()) for c in classes}
+    too_few = {c: n for c, n in counts.items() if n < 2}
+    if too_few:
+        raise DatasetError(
+            "every class needs at least 2 clips for cross-validation; too few: "
+            + ", ".join(f"{c} ({n})" for c, n in sorted(too_few.items()))
+        )
+    folds = min(folds, min(counts.values()))
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    pred = cross_val_predict(clone(model), X, y, cv=cv)
+    return {"evaluation": f"{folds}-fold stratified CV", "cv_folds": folds, **classification_metrics(y, pred, classes)}
+
+
+def folds(y: np.ndarray, n_folds: int, seed: int):
+    """Stratified splits when every class has n_folds rows, plain shuffled ones otherwise."""
+    n_folds = max(2, min(n_folds, len(y)))
+    if min(int((y == c).sum()) for c in set(y)) >= n_folds:
+        return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    return KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)))
+
+
+def cross_fit(
+    fit: Callable[[np.ndarray, np.ndarray], object],
+    X: np.ndarray,
+    y: np.ndarray,
+    held: np.ndarray,
+    n_folds: int,
+    seed: int,
+) -> np.ndarray:
+    """Out-of-fold predictions for the rows at positions `held`: each is predicted by a model fitted
+    on every row but its fold's (all rows outside `held` always train)."""
+    oof = np.empty(len(held), dtype=object)
+    for _, test in folds(y[held], n_folds, seed):
+        keep = np.ones(len(y), dtype=bool)
+        keep[held[test]] = False
+        oof[test] = fit(X[keep], y[keep]).predict(X[held[test]])
+    return oof.astype(str)
+
+
+def compare(y_true: np.ndarray, champion_pred: np.ndarray, challenger_pred: np.ndarray) -> tuple[dict, dict]:
+    """Both models' metrics over the same label set: those in the rows or in either model's answers."""
+    classes = sorted(set(y_true) | set(champion_pred) | set(challenger_pred))
+    return classification_metrics(y_true, champion_pred, classes), classification_metrics(
+        y_true, challenger_pred, classes
+    )

@@ -1,0 +1,127 @@
+"""The feedback-to-retrain loop, in one place: a row was appended -> is a retrain due -> queue it ->
+run it under the lock -> publish -> notify.
+
+A retrain is due each time the feedback count crosses a multiple of k. Runs are queued to one worker
+thread, so every trigger gets its own run, one after another; a file lock keeps it to one run at a
+time across every process sharing the artifacts directory. A process killed while a retrain was
+queued or running loses it: `recover` finds that missed trigger at start-up from the history, and a
+trigger that already has its run (several processes found the same one) is skipped under the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Callable
+
+from clipwatch.locking import exclusive
+from clipwatch.paths import Paths
+from clipwatch.retrain import RetrainOutcome, append_history, challenge, now, read_history
+from clipwatch.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def retrain_due(rows_before: int, rows: int, k: int) -> bool:
+    """Whether appending took the feedback count across a multiple of k (k=0: never)."""
+    return bool(k) and rows // k > rows_before // k
+
+
+def missed_trigger(paths: Paths, rows: int, k: int) -> int | None:
+    """The last multiple of k the feedback count has reached if no retrain ran for it (a crash lost it)."""
+    if not k or rows < k:
+        return None
+    boundary = rows // k * k
+    answered = max((e.get("trigger_rows") or 0 for e in read_history(paths)), default=0)
+    return boundary if boundary > answered else None
+
+
+def retrain(settings: Settings | None = None, *, trigger_rows: int | None = None) -> RetrainOutcome:
+    """One champion/challenger run under the lock, recorded in the history (`clipwatch retrain`, the worker)."""
+    s = settings or get_settings()
+    paths = Paths.from_settings(s)
+    with exclusive(paths.retrain_lock):
+        if trigger_rows is not None and any(e.get("trigger_rows") == trigger_rows for e in read_history(paths)):
+            # Several processes found the same missed trigger at start-up; the first one ran it.
+            return RetrainOutcome(
+                uuid.uuid4().hex[:12],
+                "skipped",
+                now(),
+                trigger_rows=trigger_rows,
+                reason=f"feedback row {trigger_rows} already had its retrain",
+            )
+        outcome = challenge(s, paths, trigger_rows)
+        append_history(paths, outcome)
+        return outcome
+
+
+class RetrainLoop:
+    """Owns the loop inside a serving process: routes report appended rows, on_outcome hears of each run."""
+
+    def __init__(self, settings: Settings, on_outcome: Callable[[RetrainOutcome], None] | None = None):
+        self.settings = settings
+        self.paths = Paths.from_settings(settings)
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._on_outcome = on_outcome
+        self.running = False
+        self.last: RetrainOutcome | None = None
+        self.completed = 0
+        self._thread = threading.Thread(target=self._work, name="retrain-worker", daemon=True)
+        self._thread.start()
+
+    @property
+    def every_k(self) -> int:
+        return self.settings.retrain_every_k
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def rows_appended(self, rows_before: int, rows: int) -> bool:
+        """Queue a retrain if these rows crossed a multiple of k; True when one was queued."""
+        due = retrain_due(rows_before, rows, self.every_k)
+        if due:
+            self._queue.put(rows)
+        return due
+
+    def recover(self, rows: int) -> int | None:
+        """At start-up: queue the retrain a killed process never finished, if any."""
+        missed = missed_trigger(self.paths, rows, self.every_k)
+        if missed:
+            log.warning("the retrain for feedback row %d never finished; running it now", missed)
+            self._queue.put(missed)
+        return missed
+
+    def state(self) -> dict:
+        return {
+            "running": self.running,
+            "pending": self.pending,
+            "completed": self.completed,
+            "last": self.last.as_dict() if self.last else None,
+        }
+
+    def history(self, limit: int | None = None) -> list[dict]:
+        return read_history(self.paths, limit)
+
+    def _work(self) -> None:
+        while True:
+            rows = self._queue.get()
+            if rows is None:
+                return
+            self.running = True
+            try:
+                self.last = retrain(self.settings, trigger_rows=rows)
+                if self._on_outcome:
+                    self._on_outcome(self.last)
+            except Exception:
+                log.exception("retrain worker")
+            finally:
+                self.running = False
+                self.completed += 1
+
+    def stop(self, timeout: float = 0) -> None:
+        self._queue.put(None)
+        if timeout:
+            self._thread.join(timeout)

@@ -1,0 +1,118 @@
+"""Local services as child processes: a free port, the commands, waiting for a URL, stopping.
+
+`make run`, the demo video, compose-test, the benchmarks and the tests all start the same services;
+they do it through here, so every wait has a deadline and a child that dies is noticed at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import requests
+
+from clipwatch.settings import PROJECT_ROOT
+
+
+class NotReady(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serving_cmd(port: int, host: str = "127.0.0.1", *extra: str) -> list[str]:
+    """The serving API under uvicorn, as the serving image runs it."""
+    app_dir = str(PROJECT_ROOT / "serving")
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api:app",
+        "--app-dir",
+        app_dir,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        *extra,
+    ]
+
+
+def webapp_cmd(port: int, host: str = "127.0.0.1") -> list[str]:
+    app = str(PROJECT_ROOT / "webapp" / "app.py")
+    flags = ["--server.port", str(port), "--server.headless", "true", "--server.address", host]
+    return [sys.executable, "-m", "streamlit", "run", app, *flags, "--browser.gatherUsageStats", "false"]
+
+
+def wait_http(
+    url: str,
+    timeout: float,
+    ok: Callable[[requests.Response], bool] = lambda r: True,
+    proc: subprocess.Popen | None = None,
+    interval: float = 0.3,
+) -> requests.Response:
+    """The first 200 answer from url that ok accepts. ok sees only 200s; one whose body it can't read
+    (a server still starting may answer in plain text) counts as not ready yet. Raises NotReady at
+    the deadline, or as soon as proc has exited."""
+    deadline, last = time.monotonic() + timeout, "no answer"
+    while True:
+        try:
+            r = requests.get(url, timeout=5)
+            if r.status_code == 200 and ok(r):
+                return r
+            last = f"HTTP {r.status_code}"
+        except requests.RequestException as exc:
+            last = type(exc).__name__
+        except (ValueError, KeyError) as exc:
+            last = f"HTTP 200, not the expected body ({type(exc).__name__})"
+        if proc is not None and proc.poll() is not None:
+            raise NotReady(f"{url}: the process exited with code {proc.returncode} ({last})")
+        if time.monotonic() >= deadline:
+            raise NotReady(f"{url} not ready after {timeout:.0f} s ({last})")
+        time.sleep(interval)
+
+
+def start(
+    cmd: list[str],
+    ready_url: str,
+    *,
+    log: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> subprocess.Popen:
+    """Start cmd (output to log, or discarded) and return once ready_url answers 200. On failure the
+    process is stopped and NotReady carries the end of its log."""
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps its own descriptor
+    try:
+        proc = subprocess.Popen(cmd, env=dict(env) if env else None, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    finally:
+        if log:
+            out.close()
+    try:
+        wait_http(ready_url, timeout, proc=proc)
+    except NotReady as exc:
+        stop(proc)
+        tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+        raise NotReady(f"{exc}\n{tail}".rstrip()) from None
+    return proc
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within timeout."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)

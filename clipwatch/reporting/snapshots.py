@@ -1,0 +1,90 @@
+"""The Evidently snapshots one report run adds: embedding drift and classification quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from clipwatch.dataset import PREDICTION, TARGET
+
+
+def reducer(ref_X: np.ndarray, ref_sha: str, path: Path, n_components: int, seed: int):
+    """PCA fitted once on the reference embeddings; refitted only when ref_data.csv changes."""
+    from sklearn.decomposition import PCA
+
+    if path.exists():
+        stored = joblib.load(path)
+        if stored.get("ref_sha") == ref_sha:
+            return stored["pca"]
+    pca = PCA(n_components=min(n_components, *ref_X.shape), random_state=seed).fit(ref_X)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump({"ref_sha": ref_sha, "pca": pca}, path)
+    return pca
+
+
+def _components(pca, X: np.ndarray) -> pd.DataFrame:
+    Z = pca.transform(X)
+    return pd.DataFrame(Z, columns=[f"pc_{i + 1}" for i in range(Z.shape[1])])
+
+
+def metric_type(m: dict) -> str:
+    return m["config"]["type"].rsplit(":", 1)[-1]
+
+
+def drift_report(ref_X, cur_X, pca, **run_kw):
+    """Evidently snapshot + (share of drifted components, embedding drift score)."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import DriftedColumnsCount, EmbeddingsDrift
+    from evidently.metrics.embeddings import ModelDriftMethod
+
+    ref_pc, cur_pc = _components(pca, ref_X), _components(pca, cur_X)
+    emb_cols = [f"emb_{i + 1}" for i in range(ref_X.shape[1])]
+    ref_df = pd.concat([ref_pc, pd.DataFrame(ref_X, columns=emb_cols)], axis=1)
+    cur_df = pd.concat([cur_pc, pd.DataFrame(cur_X, columns=emb_cols)], axis=1)
+    definition = DataDefinition(numerical_columns=list(ref_pc.columns), embeddings={"clip": emb_cols})
+    method = ModelDriftMethod(bootstrap=True, quantile_probability=0.95)
+    report = Report(
+        [
+            DriftedColumnsCount(columns=list(ref_pc.columns), method="ks", threshold=0.05),
+            EmbeddingsDrift(embeddings_name="clip", drift_method=method),
+        ]
+    )
+    snapshot = report.run(
+        Dataset.from_pandas(cur_df, data_definition=definition),
+        Dataset.from_pandas(ref_df, data_definition=definition),
+        **run_kw,
+    )
+    share, score = None, None
+    for m in snapshot.dict()["metrics"]:
+        if metric_type(m) == "DriftedColumnsCount":
+            share = float(m["value"]["share"])
+        elif metric_type(m) == "EmbeddingsDrift":
+            score = float(m["value"])
+    # The metric reports the score only; the same method called directly also gives its verdict.
+    _, detected, _ = method(cur_df[emb_cols], ref_df[emb_cols])
+    return snapshot, share, score, bool(detected)
+
+
+def quality_report(prod: pd.DataFrame, classes: list[str], **run_kw):
+    """Evidently snapshot of target vs prediction + the headline numbers."""
+    from evidently import DataDefinition, Dataset, MulticlassClassification, Report
+    from evidently.metrics import Accuracy, F1ByLabel, F1Score, Precision, Recall, RecallByLabel, RowCount
+
+    df = prod[[TARGET, PREDICTION]].astype(str)
+    definition = DataDefinition(
+        categorical_columns=[TARGET, PREDICTION],
+        classification=[
+            MulticlassClassification(target=TARGET, prediction_labels=PREDICTION, labels={c: c for c in classes})
+        ],
+    )
+    report = Report([F1Score(), Precision(), Recall(), Accuracy(), F1ByLabel(), RecallByLabel(), RowCount()])
+    snapshot = report.run(Dataset.from_pandas(df, data_definition=definition), None, **run_kw)
+    numbers = {}
+    for m in snapshot.dict()["metrics"]:
+        kind = metric_type(m)
+        if kind in ("F1Score", "Precision", "Recall", "Accuracy") and not isinstance(m["value"], dict):
+            numbers[kind] = float(m["value"])
+    return snapshot, numbers

@@ -1,0 +1,34 @@
+"""Every error answers with one sentence in `detail`, whatever raised it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from clipwatch.errors import ArtifactError, ClipwatchError
+from clipwatch.feedback import StorageFullError
+
+
+def problems(errors) -> str:
+    """pydantic's list of validation errors as one line."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError):
+        # FastAPI's default is a list of objects.
+        return JSONResponse({"detail": f"invalid request: {problems(exc.errors())}"}, status_code=422)
+
+    @app.exception_handler(ArtifactError)
+    async def artifact_error(_: Request, exc: ArtifactError):
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(StorageFullError)
+    async def storage_full(_: Request, exc: StorageFullError):
+        return JSONResponse({"detail": str(exc)}, status_code=507)
+
+    @app.exception_handler(ClipwatchError)
+    async def clipwatch_error(_: Request, exc: ClipwatchError):
+        return JSONResponse({"detail": str(exc)}, status_code=422)

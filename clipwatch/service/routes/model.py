@@ -1,0 +1,66 @@
+"""GET /model and POST /model/rollback."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from clipwatch.service.deps import AdminRequired, KeyRequired, ServiceDep
+from clipwatch.service.openapi import ERRORS
+from clipwatch.service.runtime import Service
+from clipwatch.service.schemas import EmbeddingSpec, ModelResponse, RetrainState, RollbackRequest
+
+router = APIRouter(tags=["model"], responses=ERRORS)
+
+
+def model_response(service: Service) -> ModelResponse:
+    predictor = service.predictor()
+    meta = predictor.version.metadata
+    embedder = predictor.embedder
+    store = service.holder.store
+    return ModelResponse(
+        version=predictor.version.name,
+        classes=predictor.version.classes,
+        embedding=EmbeddingSpec(
+            num_frames=embedder.k,
+            input_size=embedder.size,
+            sampling=embedder.sampling,
+            pooling=meta.get("pooling", "mean"),
+            dim=embedder.dim,
+        ),
+        metrics=meta.get("metrics", {}),
+        created_at=meta.get("created_at"),
+        training=meta.get("training", {}),
+        versions=store.versions(),
+        history=service.loop.history(limit=200),
+        retrain=RetrainState(**service.loop.state()),
+        retrain_every_k=service.loop.every_k,
+        policy=service.settings.promotion_policy,
+        mode=service.settings.retrain_mode,
+        allow_new_classes=service.settings.allow_new_classes,
+        version_scores=store.summaries(),
+    )
+
+
+@router.get("/model", response_model=ModelResponse, dependencies=[KeyRequired])
+def model(service: ServiceDep) -> ModelResponse:
+    """The live model: version, classes, how it embeds a clip, metrics, retrain history and state."""
+    return model_response(service)
+
+
+@router.post("/model/rollback", response_model=ModelResponse, dependencies=[AdminRequired])
+def rollback(service: ServiceDep, body: RollbackRequest | None = None) -> ModelResponse:
+    """Make an earlier version current (admin; needs CLIPWATCH_API_KEY)."""
+    store = service.holder.store
+    versions = store.versions()
+    live = service.predictor().version.name
+    target = body.version if body and body.version else None
+    if target is None:
+        older = [v for v in versions if v < live]
+        if not older:
+            raise HTTPException(404, f"no version before {live} to roll back to")
+        target = older[-1]
+    if target not in versions:
+        raise HTTPException(404, f"no model version {target!r}; versions: {', '.join(versions)}")
+    store.promote(target)
+    service.holder.reload()
+    return model_response(service)

@@ -1,0 +1,94 @@
+"""The per-process state every request handler shares, created once in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+import uuid
+from contextlib import suppress
+from pathlib import Path
+
+from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from clipwatch.feedback import FeedbackStore
+from clipwatch.loop import RetrainLoop
+from clipwatch.paths import Paths
+from clipwatch.predictor import Prediction, Predictor
+from clipwatch.retrain import RetrainOutcome
+from clipwatch.service.metrics import Metrics
+from clipwatch.service.state import CachedPrediction, ModelHolder, PredictionCache
+from clipwatch.service.uploads import Upload, process_dir, receive
+from clipwatch.settings import Settings
+from clipwatch.video import ClipError
+
+
+class Service:
+    """The live model, recent predictions, the feedback store, the retrain loop and the metrics."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.paths = Paths.from_settings(settings)
+        self.metrics = Metrics()
+        self.metrics.set_window(settings.rolling_accuracy_window)
+        self.tmp_dir = process_dir(self.paths.uploads)
+        self.holder = ModelHolder(settings, on_swap=self._on_swap)
+        self.cache = PredictionCache(
+            self.paths.prediction_cache, settings.prediction_cache_size, settings.prediction_ttl_s
+        )
+        self.loop = RetrainLoop(settings, on_outcome=self._on_retrain)
+        self.slots = asyncio.Semaphore(settings.max_concurrent_predictions)
+        self.feedback: FeedbackStore | None = None
+
+    def start(self) -> None:
+        self.holder.reload()
+        self.holder.start_watching()
+        if self.feedback is not None:
+            rows = self.feedback.count()
+            self.metrics.feedback_rows.set(rows)
+            self.loop.recover(rows)
+
+    def stop(self) -> None:
+        self.holder.stop()
+        self.loop.stop()
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+    def _on_swap(self, predictor: Predictor) -> None:
+        with suppress(ValueError):
+            self.metrics.model_version.set(int(predictor.version.name.lstrip("v")))
+        self.feedback = FeedbackStore(self.paths.prod_data, predictor.embedder.dim)
+
+    def _on_retrain(self, outcome: RetrainOutcome) -> None:
+        self.metrics.retrains.labels(outcome.outcome).inc()
+        self.metrics.retrain_duration.observe(outcome.duration_s)
+        if outcome.outcome == "promoted":
+            self.holder.reload()
+
+    def predictor(self) -> Predictor:
+        p = self.holder.predictor
+        if p is None:
+            raise HTTPException(503, f"model not loaded: {self.holder.error or 'starting up'}")
+        return p
+
+    async def receive(self, request: Request, max_files: int = 1) -> Upload:
+        """The request's clips streamed to this process's upload folder, within MAX_UPLOAD_MB."""
+        max_bytes = int(self.settings.max_upload_mb * 2**20)
+        return await receive(request, tmp_dir=self.tmp_dir, max_bytes=max_bytes, max_files=max_files)
+
+    async def predict_file(self, path: Path) -> tuple[str, Prediction]:
+        predictor = self.predictor()
+        async with self.slots:
+            try:
+                pred = await run_in_threadpool(predictor.predict_path, path)
+            except ClipError as exc:
+                raise HTTPException(422, str(exc).replace(path.name, "uploaded file")) from exc
+        pid = uuid.uuid4().hex
+        self.cache.put(
+            pid, CachedPrediction(pred.embedding.vector, pred.label, pred.confidence, pred.model_version, time.time())
+        )
+        for stage in ("decode", "embed", "classify"):
+            self.metrics.stage.labels(stage).observe(pred.timings_ms[stage] / 1e3)
+        self.metrics.predictions.labels(pred.label).inc()
+        self.metrics.confidence.observe(pred.confidence)
+        return pid, pred

@@ -1,0 +1,35 @@
+"""Helpers the tests, the reliability runs (make soak, make fuzz) and the benchmarks share."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from clipwatch.errors import ArtifactError
+from clipwatch.paths import Paths
+from clipwatch.settings import Settings, get_settings
+
+
+def private_copy(root: str | Path, source: Settings | None = None, **overrides) -> Settings:
+    """Settings over a copy of source's artifacts and ref_data.csv under root (artifacts/, data/, uploads/).
+
+    Benchmarks, fuzzing, soaks and tests run there, so they start from the same model every time and
+    never touch the user's data. Calling it again for the same root reuses the copy."""
+    s = source or get_settings()
+    src = Paths.from_settings(s)
+    if not src.current_pointer.is_file():
+        raise ArtifactError(f"no trained model in {src.artifacts_dir}: run `make artifacts` first")
+    root = Path(root)
+    copy = Paths(root / "data", root / "artifacts", s.backbone_file)
+    if not copy.artifacts_dir.exists():
+        shutil.copytree(src.artifacts_dir, copy.artifacts_dir)
+        copy.data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src.ref_data, copy.ref_data)
+    placed = {
+        "data_dir": copy.data_dir,
+        "artifacts_dir": copy.artifacts_dir,
+        "upload_dir": root / "uploads",
+        "report_workspace": None,  # the copy's own data_dir/workspace, never the source's
+    }
+    # Built anew rather than model_copy'd, so overrides are validated (an API key becomes a SecretStr).
+    return type(s)(**{**s.model_dump(), **placed, **overrides}, _env_file=None)
