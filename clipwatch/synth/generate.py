@@ -138,7 +138,10 @@ def encode_h264(
         stream.pix_fmt = "yuv420p"
         # One thread keeps the bitstream identical run to run (x264's threads are deterministic,
         # but a pool of two processes is faster than threads for these small frames anyway).
-        options = {"crf": "23", "preset": "veryfast", "threads": "1"}
+        # No macroblock-tree rate control: in the x264 that PyAV bundles it reads uninitialised stack
+        # memory (valgrind), so the same pixels came out as other bytes depending on what the process
+        # had done before; without it valgrind is silent and the same seed gives the same file.
+        options = {"crf": "23", "preset": "veryfast", "threads": "1", "x264-params": "mbtree=0"}
         if gop:  # a fixed keyframe interval, as cameras and streaming encoders write
             options |= {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
         stream.options = options
