@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 from container_engine import choose
 
-from clipwatch.processes import NotReady, wait_http
+from clipwatch.processes import NotReady, start, stop, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "build" / "compose-test.json"
@@ -245,16 +245,16 @@ def host_prometheus(tmp: Path) -> str:
         for sc in job["static_configs"]:
             sc["targets"] = [published[t] for t in sc["targets"]]
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen(
-        [
-            prometheus,
-            f"--config.file={tmp / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp / 'tsdb'}",
-            "--web.listen-address=127.0.0.1:19090",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    cmd = [
+        prometheus,
+        f"--config.file={tmp / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp / 'tsdb'}",
+        "--web.listen-address=127.0.0.1:19090",
+    ]
+    try:
+        proc = start(cmd, "http://127.0.0.1:19090/-/ready", log=tmp / "prometheus.log")
+    except NotReady as exc:
+        raise CheckFailed(str(exc)) from None
     try:
 
         def all_up(r) -> bool:
@@ -264,8 +264,7 @@ def host_prometheus(tmp: Path) -> str:
         ready("http://127.0.0.1:19090/api/v1/targets", 60, all_up)
         return "both jobs (serving 8080, reporting 8083) up"
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop(proc)
 
 
 def seed_layout(r: Run, repo: Path) -> None:
