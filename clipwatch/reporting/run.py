@@ -21,6 +21,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,12 @@ from clipwatch.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 MIN_ROWS = 10
+# Beyond the vector and target, what each prod_data.csv column feeds (and what is skipped without it).
+OPTIONAL_COLUMNS = {
+    PREDICTION: "the quality reports (F1, precision, recall, accuracy) are skipped",
+    "model_version": "the model-version panel is skipped",
+}
+_SAID: set[tuple[Path, str]] = set()  # (file, column) already reported missing by this process
 # Whole-embedding drift: ROC AUC of a classifier telling reference from current apart (0.5: no drift).
 # A fixed cut-off misfires on small samples (0.59 measured on 30 undrifted clips against 90), so the
 # decision compares the score with a bootstrapped null distribution (95% quantile) instead.
@@ -60,6 +67,7 @@ class RunSummary:
     recall: float | None = None
     accuracy: float | None = None
     f1_window: float | None = None
+    missing_columns: list[str] = field(default_factory=list)  # optional prod_data.csv columns it lacks
     timings_s: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -110,10 +118,16 @@ def run_reports(settings: Settings | None = None) -> RunSummary:
     pca = reducer(ref_X, file_sha256(paths.ref_data), paths.report_pca, s.report_pca_components, s.seed)
     cols = [c for c in prod.columns if c.startswith("emb_")]
     prod_X = prod[cols].to_numpy(np.float32)
-    classes = sorted(set(prod[TARGET].astype(str)) | set(prod[PREDICTION].astype(str)))
-    prod = prod.assign(
-        model_number=prod["model_version"].astype(str).str.lstrip("v").apply(pd.to_numeric, errors="coerce")
-    )
+    # The seed's prod_data.csv has the vector, target and prediction only; a hand-made one may lack
+    # the prediction too. What a column feeds is skipped without it, and said once per process.
+    summary.missing_columns = [c for c in OPTIONAL_COLUMNS if c not in prod.columns]
+    _say_missing(paths.prod_data, summary.missing_columns)
+    has_prediction = PREDICTION in prod.columns
+    classes = sorted(set(prod[TARGET].astype(str)) | set(prod[PREDICTION].astype(str))) if has_prediction else []
+    if "model_version" in prod.columns:
+        prod = prod.assign(
+            model_number=prod["model_version"].astype(str).str.lstrip("v").apply(pd.to_numeric, errors="coerce")
+        )
 
     for scope, rows in (("all", slice(None)), ("window", slice(n - window, n))):
         t = time.perf_counter()
@@ -121,17 +135,19 @@ def run_reports(settings: Settings | None = None) -> RunSummary:
         ws.add_run(evidently_project.id, snap, include_data=False, name=f"drift ({scope})")
         summary.timings_s[f"drift_{scope}"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()
-        part = prod.iloc[rows]
-        qsnap, numbers = quality_report(part, classes, timestamp=now, tags=["quality", scope])
-        ws.add_run(evidently_project.id, qsnap, include_data=False, name=f"quality ({scope})")
-        versions = part[["model_number"]].fillna(0)
-        vsnap = Report([MeanValue(column="model_number")]).run(
-            Dataset.from_pandas(versions, data_definition=DataDefinition(numerical_columns=["model_number"])),
-            None,
-            timestamp=now,
-            tags=["quality", scope],
-        )
-        ws.add_run(evidently_project.id, vsnap, include_data=False, name=f"model version ({scope})")
+        part, numbers = prod.iloc[rows], {}
+        if has_prediction:
+            qsnap, numbers = quality_report(part, classes, timestamp=now, tags=["quality", scope])
+            ws.add_run(evidently_project.id, qsnap, include_data=False, name=f"quality ({scope})")
+        if "model_number" in part.columns:
+            versions = part[["model_number"]].fillna(0)
+            vsnap = Report([MeanValue(column="model_number")]).run(
+                Dataset.from_pandas(versions, data_definition=DataDefinition(numerical_columns=["model_number"])),
+                None,
+                timestamp=now,
+                tags=["quality", scope],
+            )
+            ws.add_run(evidently_project.id, vsnap, include_data=False, name=f"model version ({scope})")
         summary.timings_s[f"quality_{scope}"] = round(time.perf_counter() - t, 2)
         if scope == "all":
             summary.drift_share, summary.embedding_drift = share, score
@@ -148,14 +164,21 @@ def run_reports(settings: Settings | None = None) -> RunSummary:
     summary.timings_s["total"] = round(time.perf_counter() - t0, 2)
     _write_latest(paths, summary)
     log.info(
-        "reports: %d rows, drift share %.2f, embedding drift %.2f, F1 %.3f in %.1f s",
+        "reports: %d rows, drift share %.2f, embedding drift %.2f, F1 %s in %.1f s",
         n,
         summary.drift_share,
         summary.embedding_drift,
-        summary.f1 or 0,
+        "n/a" if summary.f1 is None else f"{summary.f1:.3f}",
         summary.timings_s["total"],
     )
     return summary
+
+
+def _say_missing(prod_data: Path, missing: list[str]) -> None:
+    for column in missing:
+        if (prod_data, column) not in _SAID:
+            _SAID.add((prod_data, column))
+            log.warning("%s has no %r column: %s", prod_data, column, OPTIONAL_COLUMNS[column])
 
 
 def _write_latest(paths: Paths, summary: RunSummary) -> None:

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from clipwatch.feedback import FeedbackRow, FeedbackStore
@@ -88,3 +89,34 @@ def test_watch_mode_serves_the_latest_figures_as_gauges(make_settings, videos):
     finally:
         stop(proc, 10)
     shutil.rmtree(Paths.from_settings(s).workspace, ignore_errors=True)
+
+
+def seed_format_prod_data(settings, columns: list[str]) -> Paths:
+    """prod_data.csv as the course handout's seed writes it: the vector, target and prediction, no more."""
+    paths = Paths.from_settings(settings)
+    ref = pd.read_csv(paths.ref_data)
+    rows = ref.sample(n=24, random_state=0).reset_index(drop=True)
+    rows["prediction"] = rows["target"].where(rows.index % 4 != 0, rows["target"].iloc[::-1].to_numpy())
+    rows[[c for c in rows.columns if c.startswith("emb_")] + columns].to_csv(paths.prod_data, index=False)
+    return paths
+
+
+def test_the_seeds_prod_data_csv_is_reported_without_the_extra_columns(make_settings):
+    s = make_settings()
+    seed_format_prod_data(s, ["target", "prediction"])
+    summary = run_reports(s)
+    assert summary.status == "ok" and summary.prod_rows == 24
+    assert summary.drift_share is not None and 0 < summary.f1 < 1
+    assert summary.missing_columns == ["model_version"]
+
+
+def test_without_predictions_drift_is_reported_and_the_gap_said_once(make_settings, caplog):
+    s = make_settings()
+    paths = seed_format_prod_data(s, ["target"])
+    with caplog.at_level("WARNING", logger="clipwatch.reporting.run"):
+        first, second = run_reports(s), run_reports(s)
+    assert first.status == "ok" and first.drift_share is not None and first.f1 is None
+    assert second.missing_columns == ["prediction", "model_version"]
+    said = [r.getMessage() for r in caplog.records if str(paths.prod_data) in r.getMessage()]
+    assert len(said) == 2, said  # one line per missing column, not one per run
+    assert "no 'prediction' column: the quality reports" in said[0]
