@@ -34,10 +34,6 @@ class ClipEmbedder:
         s = settings or get_settings()
         self.backbone = backbone
         self.settings = s
-        # The embedding contract each model version records and is checked against at load.
-        self.k = s.num_frames
-        self.size = s.input_size
-        self.sampling = s.sampling
         # Set by a server to share CNN runs between concurrent requests; the frames and vectors are the same.
         self.batcher: FrameBatcher | None = None
 
@@ -45,6 +41,19 @@ class ClipEmbedder:
     def from_settings(cls, settings: Settings | None = None) -> ClipEmbedder:
         s = settings or get_settings()
         return cls(Backbone(Paths.from_settings(s).backbone, intra_op_threads=s.intra_op_threads), s)
+
+    # The embedding contract each model version records and is checked against at load.
+    @property
+    def k(self) -> int:
+        return self.settings.num_frames
+
+    @property
+    def size(self) -> int:
+        return self.settings.input_size
+
+    @property
+    def sampling(self) -> str:
+        return self.settings.sampling
 
     @property
     def dim(self) -> int:

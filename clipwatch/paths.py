@@ -70,10 +70,6 @@ class Paths:
         return self.data_dir / "prod_data.csv"
 
     @property
-    def prod_data_lock(self) -> Path:
-        return lock_for(self.prod_data)
-
-    @property
     def prediction_cache(self) -> Path:
         """Recent predictions on the data volume, so feedback by id works from any worker or replica."""
         return self.data_dir / ".predictions"

@@ -18,8 +18,8 @@ def form(required: list[str], **props: dict) -> dict:
     return {"schema": {"type": "object", "required": required, "properties": props}}
 
 
-def upload_body(field: str = "file") -> dict:
-    """One clip: multipart field `field`, or the raw clip as the body."""
+def upload_body() -> dict:
+    """One clip: multipart field `file`, or the raw clip as the body."""
     return request_body(
-        {"multipart/form-data": form([field], **{field: BINARY}), "application/octet-stream": {"schema": BINARY}}
+        {"multipart/form-data": form(["file"], file=BINARY), "application/octet-stream": {"schema": BINARY}}
     )
