@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # Serving. The issue-named variables (MAX_UPLOAD_MB, RETRAIN_EVERY_K, ...) work with or without the prefix.
     max_upload_mb: float = Field(200, gt=0, validation_alias=AliasChoices("MAX_UPLOAD_MB", "CLIPWATCH_MAX_UPLOAD_MB"))
     batch_max_files: int = Field(64, ge=1)
+    max_json_kb: float = Field(64, gt=0, description="largest body a JSON endpoint reads")
+    max_uploads_in_flight: int = Field(
+        4, ge=1, description="uploads one process receives or classifies at once; more get 503 with Retry-After"
+    )
+    body_timeout_s: float = Field(120, gt=0, description="time a client has to send the whole request body")
     max_concurrent_predictions: int = Field(2, ge=1, description="clips embedded at once per process")
     # Off by default: on 2 cores it measured slower than letting two requests run the CNN side by side
     # (benchmarks/results/serving.json); it is there to measure on bigger machines.

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import clipwatch
 from clipwatch.service.docs import mount_offline_docs
 from clipwatch.service.errors import install_error_handlers
+from clipwatch.service.limits import RequestLimits
 from clipwatch.service.routes import feedback, model, ops, predict
 from clipwatch.service.runtime import Service
 from clipwatch.settings import Settings, get_settings
@@ -40,25 +42,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
-    app.middleware("http")(observe)
+    app.add_middleware(Observe)
+    # Added last, so it runs first: sizes and deadlines hold before any other code sees the request.
+    app.add_middleware(RequestLimits, settings=settings)
     install_error_handlers(app)
     for module in (predict, feedback, model, ops):
         app.include_router(module.router)
     return app
 
 
-async def observe(request: Request, call_next):
-    """Count every request and time it, by route template, method and status."""
-    start = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        return response
-    finally:
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "unmatched")
-        service = getattr(request.app.state, "service", None)
-        if service is not None:
-            service.metrics.requests.labels(endpoint, request.method, str(status)).inc()
-            service.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+class Observe:
+    """Count every request and time it, by route template, method and status.
+
+    Pure ASGI rather than @app.middleware("http"): that one reads the body in a task of its own, where
+    the body limits' errors would escape the app's error handlers."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            endpoint = getattr(scope.get("route"), "path", "unmatched")
+            service = getattr(scope["app"].state, "service", None)
+            if service is not None:
+                service.metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
+                service.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)

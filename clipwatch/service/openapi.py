@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from clipwatch.service.schemas import ErrorResponse
 
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 415, 422, 503, 507)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 408, 409, 413, 415, 422, 503, 507)}
 BINARY = {"type": "string", "format": "binary"}
 
 
-def request_body(content: dict[str, dict]) -> dict:
-    """An OpenAPI requestBody for an endpoint that streams the raw request itself."""
-    return {"requestBody": {"content": content, "required": True}}
+def request_body(content: dict[str, dict], required: bool = True) -> dict:
+    """An OpenAPI requestBody for an endpoint that reads the raw request itself."""
+    return {"requestBody": {"content": content, "required": required}}
 
 
 def form(required: list[str], **props: dict) -> dict:

@@ -72,7 +72,7 @@ class Service:
         return p
 
     async def receive(self, request: Request, max_files: int = 1) -> Upload:
-        """The request's clips streamed to this process's upload folder, within MAX_UPLOAD_MB."""
+        """The request's clips streamed to this process's upload folder, each within MAX_UPLOAD_MB."""
         max_bytes = int(self.settings.max_upload_mb * 2**20)
         return await receive(request, tmp_dir=self.tmp_dir, max_bytes=max_bytes, max_files=max_files)
 
@@ -84,9 +84,8 @@ class Service:
             except ClipError as exc:
                 raise HTTPException(422, str(exc).replace(path.name, "uploaded file")) from exc
         pid = uuid.uuid4().hex
-        self.cache.put(
-            pid, CachedPrediction(pred.embedding.vector, pred.label, pred.confidence, pred.model_version, time.time())
-        )
+        cached = CachedPrediction(pred.embedding.vector, pred.label, pred.confidence, pred.model_version, time.time())
+        await run_in_threadpool(self.cache.put, pid, cached)  # it spills to disk
         for stage in ("decode", "embed", "classify"):
             self.metrics.stage.labels(stage).observe(pred.timings_ms[stage] / 1e3)
         self.metrics.predictions.labels(pred.label).inc()

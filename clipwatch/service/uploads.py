@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fastapi import HTTPException, Request
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from clipwatch.errors import NO_SPACE
@@ -27,30 +28,47 @@ from clipwatch.paths import VIDEO_EXTENSIONS
 log = logging.getLogger(__name__)
 
 MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELDS = 16  # form fields besides the files (target, prediction, ...)
+MAX_HEADER_BYTES = 8 * 1024  # per part
+FEED_BLOCK = 1 << 20
 RAW_TYPES = ("application/octet-stream",)
 
 
 def process_dir(root: Path) -> Path:
-    """This process's upload directory under root (Paths.uploads), after sweeping dead processes' ones."""
+    """This process's upload directory under root (Paths.uploads), after sweeping dead processes' ones.
+
+    Named by PID and process start time: a container restarted as PID 1 gets a new folder, and the
+    old one, whose owner is gone whatever its PID, is swept."""
     root.mkdir(parents=True, exist_ok=True)
+    mine = root / f"p{os.getpid()}-{_started(os.getpid())}"
     for old in root.glob("p*"):
-        pid = old.name[1:]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if old != mine and not _owner_alive(old.name):
             log.info("removing %s, left by a process that is gone", old)
             shutil.rmtree(old, ignore_errors=True)
-    mine = root / f"p{os.getpid()}"
     mine.mkdir(exist_ok=True)
     return mine
 
 
-def _alive(pid: int) -> bool:
+def _started(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), '0' where /proc has none."""
     try:
-        os.kill(pid, 0)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "0"
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22 of stat, counted after the command name
+
+
+def _owner_alive(name: str) -> bool:
+    pid, _, started = name[1:].partition("-")
+    if not pid.isdigit():
+        return True  # not one of ours: leave it
+    try:
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process: not ours to clean
-        pass
-    return True
+        return True
+    return not started or _started(int(pid)) == started
 
 
 @dataclass
@@ -97,12 +115,8 @@ def too_large(limit: int) -> HTTPException:
 
 
 async def receive(request: Request, *, tmp_dir: Path, max_bytes: int, max_files: int = 1) -> Upload:
-    """Stream the body into temp files. Raises 413/415/400; cleans up after itself on error."""
-    declared = request.headers.get("content-length")
-    # Multipart framing adds a little; allow it without letting a file exceed the limit.
-    slack = 64 * 1024 + max_files * 1024
-    if declared and declared.isdigit() and int(declared) > max_bytes + slack:
-        raise too_large(max_bytes)
+    """Stream the body into temp files, each within max_bytes. Raises 413/415/400; cleans up after itself
+    on error. The whole body's size and arrival time are clipwatch.service.limits's."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     ctype = ctype.decode("latin-1").lower()
     upload = Upload()
@@ -111,9 +125,9 @@ async def receive(request: Request, *, tmp_dir: Path, max_bytes: int, max_files:
             boundary = params.get(b"boundary")
             if not boundary:
                 raise HTTPException(400, "multipart body without a boundary")
-            await _receive_multipart(request, boundary, upload, tmp_dir, max_bytes, max_files, slack)
+            await _feed(request, MultipartSink(boundary, upload, tmp_dir, max_bytes, max_files))
         elif ctype.startswith("video/") or ctype in RAW_TYPES:
-            await _receive_raw(request, upload, tmp_dir, max_bytes)
+            await _feed(request, RawSink(upload, tmp_dir, max_bytes, request.headers.get("x-filename", "upload")))
         else:
             raise HTTPException(
                 415,
@@ -134,6 +148,23 @@ async def receive(request: Request, *, tmp_dir: Path, max_bytes: int, max_files:
     return upload
 
 
+async def _feed(request: Request, sink) -> None:
+    """Hand the body to the sink in blocks of about 1 MiB, in a worker thread: parsing and disk writes
+    never hold the event loop."""
+    block: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            block.append(chunk)
+            size += len(chunk)
+            if size >= FEED_BLOCK:
+                await run_in_threadpool(sink.write, b"".join(block))
+                block, size = [], 0
+        await run_in_threadpool(sink.finish, b"".join(block))
+    finally:
+        sink.close()
+
+
 def _new_file(upload: Upload, tmp_dir: Path, field_name: str, filename: str):
     fd, name = tempfile.mkstemp(prefix="upload-", suffix=_suffix(filename), dir=tmp_dir)
     entry = UploadedFile(field_name, display_name(filename), Path(name))
@@ -141,93 +172,120 @@ def _new_file(upload: Upload, tmp_dir: Path, field_name: str, filename: str):
     return os.fdopen(fd, "wb"), entry
 
 
-async def _receive_raw(request: Request, upload: Upload, tmp_dir: Path, max_bytes: int) -> None:
-    name = request.headers.get("x-filename", "upload")
-    fh, entry = _new_file(upload, tmp_dir, "file", name)
-    with fh:
-        async for chunk in request.stream():
-            entry.size += len(chunk)
-            if entry.size > max_bytes:
-                raise too_large(max_bytes)
-            fh.write(chunk)
+class RawSink:
+    """The body is the clip."""
+
+    def __init__(self, upload: Upload, tmp_dir: Path, max_bytes: int, filename: str):
+        self.max_bytes = max_bytes
+        self.fh, self.entry = _new_file(upload, tmp_dir, "file", filename)
+
+    def write(self, data: bytes) -> None:
+        self.entry.size += len(data)
+        if self.entry.size > self.max_bytes:
+            raise too_large(self.max_bytes)
+        self.fh.write(data)
+
+    def finish(self, data: bytes) -> None:
+        self.write(data)
+
+    def close(self) -> None:
+        self.fh.close()
 
 
-async def _receive_multipart(
-    request: Request, boundary: bytes, upload: Upload, tmp_dir: Path, max_bytes: int, max_files: int, slack: int
-) -> None:
-    state: dict = {"headers": {}, "field": b"", "value": b"", "fh": None, "entry": None, "buf": None, "error": None}
+class MultipartSink:
+    """A multipart body, parsed incrementally: file parts to disk, small fields to memory.
 
-    def on_header_field(data, start, end):
-        state["field"] += data[start:end]
+    Every part's headers are held to MAX_HEADER_BYTES and the number of parts to the files allowed
+    plus MAX_FIELDS, so a hostile body costs time linear in its size and memory bounded by the limits."""
 
-    def on_header_value(data, start, end):
-        state["value"] += data[start:end]
+    def __init__(self, boundary: bytes, upload: Upload, tmp_dir: Path, max_bytes: int, max_files: int):
+        self.upload, self.tmp_dir, self.max_bytes, self.max_files = upload, tmp_dir, max_bytes, max_files
+        self.parts = 0
+        self.header_bytes = 0
+        self.field = bytearray()
+        self.value = bytearray()
+        self.headers: dict[str, bytes] = {}
+        self.fh = None
+        self.entry: UploadedFile | None = None
+        self.buf: tuple[str, bytearray] | None = None
+        self.parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self.on_part_begin,
+                "on_header_field": self.on_header_field,
+                "on_header_value": self.on_header_value,
+                "on_header_end": self.on_header_end,
+                "on_headers_finished": self.on_headers_finished,
+                "on_part_data": self.on_part_data,
+                "on_part_end": self.on_part_end,
+            },
+        )
 
-    def on_header_end():
-        state["headers"][state["field"].decode("latin-1").lower()] = state["value"]
-        state["field"], state["value"] = b"", b""
+    def write(self, data: bytes) -> None:
+        try:
+            self.parser.write(data)
+        except (HTTPException, OSError):  # ours: a limit, or the disk
+            raise
+        except Exception as exc:  # python-multipart raises its own errors on malformed input
+            raise HTTPException(400, f"malformed multipart body: {exc}") from exc
 
-    def on_headers_finished():
-        _, opts = parse_options_header(state["headers"].get("content-disposition", b""))
+    def finish(self, data: bytes) -> None:
+        self.write(data)
+        self.parser.finalize()
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+    def on_part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > self.max_files + MAX_FIELDS:
+            raise HTTPException(413, f"too many parts: at most {self.max_files} files and {MAX_FIELDS} fields")
+        self.header_bytes = 0
+
+    def _header_bytes(self, n: int) -> None:
+        self.header_bytes += n
+        if self.header_bytes > MAX_HEADER_BYTES:
+            raise HTTPException(413, f"multipart part headers exceed {MAX_HEADER_BYTES} bytes")
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_bytes(end - start)
+        self.field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_bytes(end - start)
+        self.value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.headers[self.field.decode("latin-1").lower()] = bytes(self.value)
+        self.field, self.value = bytearray(), bytearray()
+
+    def on_headers_finished(self) -> None:
+        _, opts = parse_options_header(self.headers.get("content-disposition", b""))
         name = opts.get(b"name", b"").decode("utf-8", "replace")
         filename = opts.get(b"filename")
         if filename is not None:
-            if len(upload.files) >= max_files:
-                state["error"] = HTTPException(413, f"too many files: at most {max_files} per request")
-                return
-            state["fh"], state["entry"] = _new_file(upload, tmp_dir, name, filename.decode("utf-8", "replace"))
+            if len(self.upload.files) >= self.max_files:
+                raise HTTPException(413, f"too many files: at most {self.max_files} per request")
+            self.fh, self.entry = _new_file(self.upload, self.tmp_dir, name, filename.decode("utf-8", "replace"))
         else:
-            state["buf"] = (name, bytearray())
+            self.buf = (name, bytearray())
 
-    def on_part_data(data, start, end):
-        if state["error"]:
-            return
-        chunk = data[start:end]
-        if state["fh"] is not None:
-            state["entry"].size += len(chunk)
-            if state["entry"].size > max_bytes:
-                state["error"] = too_large(max_bytes)
-                return
-            state["fh"].write(chunk)
-        elif state["buf"] is not None:
-            state["buf"][1].extend(chunk)
-            if len(state["buf"][1]) > MAX_FIELD_BYTES:
-                state["error"] = HTTPException(413, f"form field {state['buf'][0]!r} is too long")
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.fh is not None:
+            self.entry.size += end - start
+            if self.entry.size > self.max_bytes:
+                raise too_large(self.max_bytes)
+            self.fh.write(data[start:end])
+        elif self.buf is not None:
+            self.buf[1].extend(data[start:end])
+            if len(self.buf[1]) > MAX_FIELD_BYTES:
+                raise HTTPException(413, f"form field {self.buf[0][:64]!r} is too long")
 
-    def on_part_end():
-        if state["fh"] is not None:
-            state["fh"].close()
-        elif state["buf"] is not None:
-            name, value = state["buf"]
-            upload.fields[name] = value.decode("utf-8", "replace")
-        state.update(headers={}, fh=None, entry=None, buf=None)
-
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        },
-    )
-    total = 0
-    try:
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > max_bytes + slack:
-                raise too_large(max_bytes)
-            try:
-                parser.write(chunk)
-            except OSError:  # from our callbacks writing to disk, not the parser
-                raise
-            except Exception as exc:  # python-multipart raises its own errors on malformed input
-                raise HTTPException(400, f"malformed multipart body: {exc}") from exc
-            if state["error"]:
-                raise state["error"]
-        parser.finalize()
-    finally:
-        if state["fh"] is not None:
-            state["fh"].close()
+    def on_part_end(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+        elif self.buf is not None:
+            name, value = self.buf
+            self.upload.fields[name] = value.decode("utf-8", "replace")
+        self.headers, self.fh, self.entry, self.buf = {}, None, None, None

@@ -80,7 +80,7 @@ async def feedback(request: Request, service: ServiceDep) -> FeedbackResponse:
         except ValidationError as exc:
             raise HTTPException(422, f"invalid feedback JSON: {problems(exc.errors())}") from exc
         target = checked_target(service, predictor, body.target)
-        cached = service.cache.get(body.prediction_id)
+        cached = await run_in_threadpool(service.cache.get, body.prediction_id)
         if cached is None:
             raise HTTPException(
                 404,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from clipwatch.service.deps import AdminRequired, KeyRequired, ServiceDep
-from clipwatch.service.openapi import ERRORS
+from clipwatch.service.errors import problems
+from clipwatch.service.openapi import ERRORS, request_body
 from clipwatch.service.runtime import Service
 from clipwatch.service.schemas import EmbeddingSpec, ModelResponse, RetrainState, RollbackRequest
 
@@ -47,9 +50,25 @@ def model(service: ServiceDep) -> ModelResponse:
     return model_response(service)
 
 
-@router.post("/model/rollback", response_model=ModelResponse, dependencies=[AdminRequired])
-def rollback(service: ServiceDep, body: RollbackRequest | None = None) -> ModelResponse:
+@router.post(
+    "/model/rollback",
+    response_model=ModelResponse,
+    dependencies=[AdminRequired],
+    openapi_extra=request_body({"application/json": {"schema": RollbackRequest.model_json_schema()}}, required=False),
+)
+async def rollback(request: Request, service: ServiceDep) -> ModelResponse:
     """Make an earlier version current (admin; needs CLIPWATCH_API_KEY)."""
+    # The body is read here, after the key check, rather than declared as a parameter: FastAPI reads
+    # declared bodies before it runs the dependencies.
+    raw = await request.body()
+    try:
+        body = RollbackRequest.model_validate_json(raw) if raw.strip() else None
+    except ValidationError as exc:
+        raise HTTPException(422, f"invalid rollback JSON: {problems(exc.errors())}") from exc
+    return await run_in_threadpool(_rollback, service, body)
+
+
+def _rollback(service: Service, body: RollbackRequest | None) -> ModelResponse:
     store = service.holder.store
     versions = store.versions()
     live = service.predictor().version.name

@@ -1,0 +1,113 @@
+"""Limits applied before any work: body size per route while it streams, a deadline for receiving it,
+and a bound on the uploads one process holds at once.
+
+A pure ASGI middleware, so it sees the request before FastAPI reads a byte of it. A declared
+Content-Length over the route's limit is refused at once; a body without one (chunked) is counted as
+it arrives and cut off at the limit, so memory never holds more than one chunk beyond it. Key checks
+are route dependencies, and no key-protected route declares a body parameter: FastAPI resolves
+dependencies before the handler reads the body, so a request without the key costs no body bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fastapi import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clipwatch.settings import Settings
+
+UPLOAD_PATHS = frozenset({"/predict", "/predict/batch", "/feedback"})
+# Multipart framing adds a little to the clips themselves; allow it without letting a file exceed the limit.
+FRAMING_SLACK = 64 * 1024
+
+
+def upload_limit(settings: Settings, files: int = 1) -> int:
+    return int(settings.max_upload_mb * 2**20) + FRAMING_SLACK + files * 1024
+
+
+class RequestLimits:
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.app = app
+        self.settings = settings
+        self.json_limit = int(settings.max_json_kb * 1024)
+        self.upload_limit = upload_limit(settings, settings.batch_max_files)
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        upload = scope["path"] in UPLOAD_PATHS and ctype != "application/json"
+        limit, setting = (self.upload_limit, "MAX_UPLOAD_MB") if upload else (self.json_limit, "CLIPWATCH_MAX_JSON_KB")
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return await _answer(send, 413, too_large(limit, setting))
+        if upload and self.in_flight >= self.settings.max_uploads_in_flight:
+            # Each upload in flight may hold MAX_UPLOAD_MB of disk: beyond the bound, ask the client to come back.
+            return await _answer(
+                send,
+                503,
+                f"busy: {self.in_flight} uploads in flight (CLIPWATCH_MAX_UPLOADS_IN_FLIGHT); retry shortly",
+                {"Retry-After": "2"},
+            )
+        bounded = BoundedBody(receive, limit, setting, self.settings.body_timeout_s)
+        if upload:
+            self.in_flight += 1
+        try:
+            await self.app(scope, bounded, send)
+        finally:
+            if upload:
+                self.in_flight -= 1
+
+
+def too_large(limit: int, setting: str) -> str:
+    size = f"{limit / 2**20:.0f} MB" if limit >= 2**20 else f"{limit // 1024} KiB"
+    return f"request body exceeds the limit of {size} ({setting})"
+
+
+class BoundedBody:
+    """The request's receive channel, counting body bytes and holding the sender to a deadline.
+
+    Raising HTTPException here lands in the route like any other error: upload code cleans up its
+    temp files, and the client gets 413 or 408 with a reason."""
+
+    def __init__(self, receive: Receive, limit: int, setting: str, timeout_s: float):
+        self.receive = receive
+        self.limit = limit
+        self.setting = setting
+        self.deadline = time.monotonic() + timeout_s
+        self.timeout_s = timeout_s
+        self.received = 0
+        self.done = False
+
+    async def __call__(self) -> Message:
+        if self.done:  # the body is in; what follows (a disconnect) may take as long as it takes
+            return await self.receive()
+        try:
+            message = await asyncio.wait_for(self.receive(), max(self.deadline - time.monotonic(), 0.001))
+        except TimeoutError:
+            raise HTTPException(
+                408, f"the request body did not arrive within {self.timeout_s:.0f} s (CLIPWATCH_BODY_TIMEOUT_S)"
+            ) from None
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                raise HTTPException(413, too_large(self.limit, self.setting))
+            self.done = not message.get("more_body", False)
+        else:
+            self.done = True
+        return message
+
+
+async def _answer(send: Send, status: int, detail: str, headers: dict | None = None) -> None:
+    # Connection: close, since the unread body would otherwise be taken for the next request.
+    response = JSONResponse({"detail": detail}, status_code=status, headers={**(headers or {}), "Connection": "close"})
+    await response({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}

@@ -1,0 +1,173 @@
+"""Limits before work: body sizes per route while they stream, the key before the body, a deadline for the
+body, a bound on uploads in flight, and multipart parts that cannot grow without limit.
+
+The TestClient reads a request's whole body before the app sees it, so these tests drive the app at
+the ASGI level, with a receive channel that counts what the server asked for."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from clipwatch.service.uploads import process_dir
+from tests.service.conftest import clip_bytes
+
+CHUNK = b"x" * 65536
+
+
+class Body:
+    """An ASGI receive channel: `chunks` body chunks (None: endless), each after `delay` s."""
+
+    def __init__(self, chunks: int | None = None, delay: float = 0.0, gate: asyncio.Event | None = None):
+        self.chunks, self.delay, self.gate = chunks, delay, gate
+        self.sent = 0
+
+    async def __call__(self):
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.chunks is not None and self.sent >= self.chunks:
+            await asyncio.sleep(3600)  # the body is over; a client waiting for its answer
+        self.sent += 1
+        more = self.chunks is None or self.sent < self.chunks
+        return {"type": "http.request", "body": CHUNK, "more_body": more}
+
+
+async def call(app, method: str, path: str, body: Body, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1234),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "app": app,
+    }
+    answer: dict = {"body": b""}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            answer["status"], answer["headers"] = message["status"], dict(message["headers"])
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    await app(scope, body, send)
+    return answer["status"], answer["headers"], answer["body"]
+
+
+def run(client, coro_fn, *args):
+    """Run on the TestClient's event loop, where the app's lifespan ran."""
+    return client.portal.call(coro_fn, *args)
+
+
+def test_key_is_checked_before_a_byte_of_the_body(client_for):
+    client = client_for(api_key="s3cret")
+    for path, ctype in (("/model/rollback", "application/json"), ("/feedback", "application/json")):
+        body = Body()  # endless
+        status, _, detail = run(client, call, client.app, "POST", path, body, {"content-type": ctype})
+        assert status == 401, detail
+        assert body.sent == 0, f"{path} read {body.sent} chunks before refusing"
+
+
+def test_json_bodies_are_capped_while_they_stream(client_for):
+    client = client_for(api_key="s3cret", max_json_kb=64)
+    auth = {"authorization": "Bearer s3cret", "content-type": "application/json"}
+    body = Body()  # endless, no Content-Length
+    status, _, detail = run(client, call, client.app, "POST", "/feedback", body, auth)
+    assert status == 413 and b"CLIPWATCH_MAX_JSON_KB" in detail
+    assert body.sent <= 2  # 64 KiB chunks: stopped at the first one past the limit
+    declared = {**auth, "content-length": str(10**9)}
+    body = Body()
+    status, _, _ = run(client, call, client.app, "POST", "/model/rollback", body, declared)
+    assert status == 413 and body.sent == 0
+
+
+def test_uploads_are_capped_while_they_stream(client_for):
+    client = client_for(max_upload_mb=1)
+    body = Body()
+    status, _, detail = run(client, call, client.app, "POST", "/predict", body, {"content-type": "video/mp4"})
+    assert status == 413 and b"MAX_UPLOAD_MB" in detail
+    assert body.sent <= 19  # 1 MiB plus 128 KiB of multipart framing slack, in 64 KiB chunks
+    assert not list(client.app.state.service.tmp_dir.iterdir())
+
+
+def test_a_slow_body_gets_408_when_its_time_is_up(client_for):
+    client = client_for(body_timeout_s=0.5)
+    body = Body(delay=0.2)
+    status, _, detail = run(client, call, client.app, "POST", "/predict", body, {"content-type": "video/mp4"})
+    assert status == 408 and b"CLIPWATCH_BODY_TIMEOUT_S" in detail
+    assert body.sent <= 3
+    assert not list(client.app.state.service.tmp_dir.iterdir())
+
+
+def test_uploads_beyond_the_bound_get_503_with_retry_after(client_for):
+    client = client_for(max_uploads_in_flight=2)
+
+    async def scenario():
+        gate = asyncio.Event()  # holds the first two uploads mid-body
+        held = [
+            asyncio.create_task(call(client.app, "POST", "/predict", Body(gate=gate), {"content-type": "video/mp4"}))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.2)
+        extra = Body()
+        status, headers, detail = await call(client.app, "POST", "/predict", extra, {"content-type": "video/mp4"})
+        for t in held:
+            t.cancel()
+        await asyncio.gather(*held, return_exceptions=True)
+        return status, headers, detail, extra.sent
+
+    status, headers, detail, sent = run(client, scenario)
+    assert status == 503 and headers[b"retry-after"] == b"2" and b"CLIPWATCH_MAX_UPLOADS_IN_FLIGHT" in detail
+    assert sent == 0
+    # The slots come back once those requests are gone.
+    r = client.get("/health")
+    assert r.status_code == 200 and client.app.state.service is not None
+
+
+def test_the_bound_frees_its_slots(client, videos):
+    for _ in range(6):  # more than the default bound, one after another
+        assert client.post("/predict", files={"file": ("a.mp4", clip_bytes(videos))}).status_code == 200
+
+
+def _multipart(parts: list[bytes], boundary: str = "b0undary") -> tuple[bytes, dict]:
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + p + b"\r\n" for p in parts)
+    return body + b"--" + boundary.encode() + b"--\r\n", {"content-type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_multipart_part_headers_and_part_counts_are_bounded(client):
+    huge_header = b'Content-Disposition: form-data; name="file"; filename="a.mp4"\r\nX-Pad: ' + b"a" * 100_000
+    body, headers = _multipart([huge_header + b"\r\n\r\nxx"])
+    r = client.post("/predict", content=body, headers=headers)
+    assert r.status_code in (400, 413) and "header" in r.json()["detail"]  # python-multipart's limit or ours
+
+    field = b'Content-Disposition: form-data; name="f"\r\n\r\nv'
+    body, headers = _multipart([field] * 500)
+    r = client.post("/predict", content=body, headers=headers)
+    assert r.status_code == 413 and "too many parts" in r.json()["detail"]
+
+    r = client.post("/predict", content=b"--b0undary\r\nnot a header line", headers=headers)
+    assert r.status_code in (400, 422)
+    assert not list(client.app.state.service.tmp_dir.iterdir())
+
+
+def test_upload_folders_are_per_process_start_and_stale_ones_are_swept(tmp_path):
+    root = tmp_path / "uploads"
+    root.mkdir()
+    dead = root / "p999999999-1"
+    reused = root / f"p{os.getpid()}-1"  # this PID, another start: a restarted container's PID 1
+    foreign = root / "keep-me"
+    for d in (dead, reused, foreign):
+        d.mkdir()
+        (d / "upload-x.mp4").write_bytes(b"x")
+    mine = process_dir(root)
+    assert mine.is_dir() and mine.name.startswith(f"p{os.getpid()}-") and mine != reused
+    assert not dead.exists() and not reused.exists() and foreign.exists()
+    assert process_dir(root) == mine  # the same process keeps its folder
