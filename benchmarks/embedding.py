@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import int8_backbone, make_clip, median_ms, print_targets, table, write_results
 
 from clipwatch.backbone import Backbone
+from clipwatch.decode_budget import unlimited
 from clipwatch.embedding import ClipEmbedder
 from clipwatch.paths import Paths
 from clipwatch.preprocess import to_input
@@ -141,10 +142,16 @@ def main() -> None:
         cnn[name] = {"batch16_ms": ms, "gflops": GFLOP_PER_FRAME * 16 / (ms / 1e3)}
         cnn[name]["fraction_of_fp32_peak"] = cnn[name]["gflops"] / peak
     readers = {
-        "decord": lambda c, info: sampling._sample_decord(c, s.num_frames, s.input_size, 2),
-        "full PyAV decode": lambda c, info: sampling._sample_pyav(c, s.num_frames, s.input_size, info, 2),
-        "skipping (default)": lambda c, info: sampling._sample_skipping(c, s.num_frames, s.input_size, info, 2),
-        "keyframes (option)": lambda c, info: sampling._sample_keyframes(c, s.num_frames, s.input_size, info),
+        "decord": lambda c, info: sampling._sample_decord(c, s.num_frames, s.input_size, 2, budget=unlimited()),
+        "full PyAV decode": lambda c, info: sampling._sample_pyav(
+            c, s.num_frames, s.input_size, info, 2, budget=unlimited()
+        ),
+        "skipping (default)": lambda c, info: sampling._sample_skipping(
+            c, s.num_frames, s.input_size, info, 2, budget=unlimited()
+        ),
+        "keyframes (option)": lambda c, info: sampling._sample_keyframes(
+            c, s.num_frames, s.input_size, info, budget=unlimited()
+        ),
     }
     clips["1280x720 H.264 30 s, keyframe every 2 s"] = make_clip(tmp / "long.mp4", (1280, 720), 30, 30, gop=60)
     sampling, reader_rows = {}, []

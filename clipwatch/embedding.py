@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -59,14 +60,15 @@ class ClipEmbedder:
     def dim(self) -> int:
         return self.backbone.dim
 
-    def frames(self, path: str | Path) -> tuple[np.ndarray, VideoInfo]:
-        return sample_clip(path, self.settings)
+    def frames(self, path: str | Path, cancel: threading.Event | None = None) -> tuple[np.ndarray, VideoInfo]:
+        return sample_clip(path, self.settings, cancel)
 
-    def embed(self, path: str | Path) -> ClipEmbedding:
+    def embed(self, path: str | Path, cancel: threading.Event | None = None) -> ClipEmbedding:
+        """cancel: set it to stop decoding (sampling raises clipwatch.decode_budget.Cancelled)."""
         batcher = self.batcher
         with batcher.request() if batcher is not None else nullcontext():
             t0 = time.perf_counter()
-            frames, info = self.frames(path)
+            frames, info = self.frames(path, cancel)
             distinct, which = distinct_frames(frames)
             x = to_input(distinct)
             t1 = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,9 +74,9 @@ class Predictor:
         best = int(np.argmax(probs))
         return classes[best], float(probs[best]), {c: float(p) for c, p in zip(classes, probs, strict=True)}
 
-    def predict_path(self, path: str | Path) -> Prediction:
+    def predict_path(self, path: str | Path, cancel: threading.Event | None = None) -> Prediction:
         t0 = time.perf_counter()
-        emb = self.embedder.embed(path)
+        emb = self.embedder.embed(path, cancel)
         t1 = time.perf_counter()
         label, conf, probs = self.classify(emb.vector)
         t2 = time.perf_counter()

@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import bisect
 import logging
+import threading
 from pathlib import Path
 
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from clipwatch.decode_budget import Cancelled, DecodeBudget, unlimited
 from clipwatch.settings import Sampling, Settings
-from clipwatch.video import ClipError, VideoInfo, open_video, probe, reason, segment_centres
+from clipwatch.video import ClipError, VideoInfo, open_video, probe, reason, segment_centres, sniff
 
 try:  # decord has x86_64 wheels only; elsewhere PyAV does all the work
     import decord
@@ -40,13 +42,26 @@ except ImportError:  # pragma: no cover - depends on the platform
 log = logging.getLogger(__name__)
 
 
-def sample_clip(path: str | Path, settings: Settings) -> tuple[np.ndarray, VideoInfo]:
-    """Probe a clip and sample its K frames as the settings say: for ref_data.csv, /predict, /feedback,
-    INT8 calibration and the web app's frame strip alike."""
+def sample_clip(
+    path: str | Path, settings: Settings, cancel: threading.Event | None = None
+) -> tuple[np.ndarray, VideoInfo]:
+    """Probe a clip and sample its K frames as the settings say, within the decode budget: for
+    ref_data.csv, /predict, /feedback, INT8 calibration and the web app's frame strip alike.
+
+    cancel: set it to stop the decode (the client went away); sampling then raises Cancelled."""
     s = settings
     info = probe(path, max_pixels=s.max_frame_pixels, max_duration_s=s.max_duration_s)
-    frames = sample_frames(path, s.num_frames, s.input_size, info, method=s.sampling, threads=s.decode_threads)
+    threads = frame_threads(info, s.decode_threads)
+    budget = DecodeBudget(s.decode_max_frames, s.decode_cpu_s, threads, cancel, Path(path).name)
+    frames = sample_frames(path, s.num_frames, s.input_size, info, method=s.sampling, threads=threads, budget=budget)
     return frames, info
+
+
+def frame_threads(info: VideoInfo, threads: int = 0) -> int:
+    """Frame threads for a decode; 0 picks by frame size."""
+    # Measured on 2 cores over the real clips: a second frame thread decodes H.264 from 320x240 up
+    # 1.2-1.6x faster; below that, thread start-up costs more than it saves.
+    return threads or (2 if info.width * info.height >= 320 * 240 else 1)
 
 
 def sample_frames(
@@ -57,51 +72,73 @@ def sample_frames(
     *,
     method: Sampling = "segment-centres",
     threads: int = 0,
+    budget: DecodeBudget | None = None,
 ) -> np.ndarray:
     """Return k RGB frames, k x size x size x 3 uint8, in time order (see the module docstring).
 
-    threads: frame threads for exact sampling; 0 picks by frame size."""
-    # Measured on 2 cores over the real clips: a second frame thread decodes H.264 from 320x240 up
-    # 1.2-1.6x faster; below that, thread start-up costs more than it saves.
-    threads = threads or (2 if info.width * info.height >= 320 * 240 else 1)
+    threads: frame threads for exact sampling; 0 picks by frame size. budget: what decoding may cost
+    (every reader charges it; a reader that fails hands what it spent on to the next); None: no limit."""
+    threads = frame_threads(info, threads)
+    b = budget or unlimited()
     readers = []  # (what it is, how to call it), fastest first; each may decline a file it can't read
     if method == "keyframes":
-        readers.append(("keyframe seeking", lambda: _sample_keyframes(path, k, size, info)))
+        readers.append(("keyframe seeking", lambda: _sample_keyframes(path, k, size, info, b)))
     # Against decord (make bench): 1.3x faster at 320x240, 1.4-1.5x at 720p and on a long file; about
     # even on 160x120. H.264 and HEVC are the codecs whose B-frames are commonly non-reference.
     if info.codec in ("h264", "hevc"):
-        readers.append(("skipping decode", lambda: _sample_skipping(path, k, size, info, threads)))
-    if decord is not None:
-        readers.append(("decord", lambda: _sample_decord(path, k, size, threads)))
+        readers.append(("skipping decode", lambda: _sample_skipping(path, k, size, info, threads, b)))
+    # decord picks its demuxer itself: it only gets files whose first bytes name the one the probe used.
+    if decord is not None and sniff(path) == info.family:
+        readers.append(("decord", lambda: _sample_decord(path, k, size, threads, b)))
     for what, read in readers:
         try:
             return read()
-        except ClipError:
+        except (ClipError, Cancelled):
             raise
         except Exception as exc:  # untimed packets, no index, decord's bare errors: the next reader tries
             # Falling back from keyframes changes which frames the user gets, so that one is said aloud.
             level = logging.INFO if what == "keyframe seeking" else logging.DEBUG
             log.log(level, "%s failed on %s (%s); trying the next reader", what, Path(path).name, exc)
-    return _sample_pyav(path, k, size, info, threads)
+    return _sample_pyav(path, k, size, info, threads, b)
 
 
-def _sample_decord(path: str | Path, k: int, size: int, threads: int) -> np.ndarray:
+def _sample_decord(path: str | Path, k: int, size: int, threads: int, budget: DecodeBudget) -> np.ndarray:
     reader = decord.VideoReader(str(path), width=size, height=size, num_threads=threads)
     n = len(reader)
     if n == 0:
         raise ClipError(f"{Path(path).name}: video has no frames")
-    frames = reader.get_batch(segment_centres(n, k).tolist()).asnumpy()
+    wanted = segment_centres(n, k).tolist()
+    # decord decodes in one call that cannot be stopped, so its cost is charged before it starts.
+    cost = decode_cost(wanted, reader.get_key_indices().tolist())
+    budget.check(more_frames=cost)
+    frames = reader.get_batch(wanted).asnumpy()
+    budget.charge(cost)
     if frames.shape != (k, size, size, 3):
         raise RuntimeError(f"decord returned {frames.shape}")
     return frames
 
 
-def _sample_skipping(path: str | Path, k: int, size: int, info: VideoInfo, threads: int) -> np.ndarray:
+def decode_cost(wanted: list[int], keys: list[int]) -> int:
+    """Frames a seeking reader decodes to reach the wanted ones in order: from the keyframe before each,
+    or on from the last one when no keyframe lies between."""
+    cost, pos = 0, -1
+    for target in sorted(set(wanted)):
+        i = bisect.bisect_right(keys, target) - 1
+        key = keys[i] if i >= 0 else 0
+        cost += target - key + 1 if key > pos else target - pos
+        pos = target
+    return cost
+
+
+def _sample_skipping(
+    path: str | Path, k: int, size: int, info: VideoInfo, threads: int, budget: DecodeBudget
+) -> np.ndarray:
     """The centre frames, decoding only what they need: from the keyframe before each, and no
     non-reference frame that is not itself a centre."""
     with open_video(path) as container:
         stream = container.streams.video[0]
         index = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size]  # decode order
+        budget.check()
         if info.frames and len(index) < 0.9 * info.frames:
             # Truncated, or a header that over-counts: the plain readers tell which, as they always have.
             raise RuntimeError(f"the header declares {info.frames} frames, {len(index)} packets exist")
@@ -139,7 +176,9 @@ def _sample_skipping(path: str | Path, k: int, size: int, info: VideoInfo, threa
                     next_packet = position[packet.pts] + 1
                 # FFmpeg reads skip_frame per packet: drop non-reference frames nobody asked for.
                 codec.skip_frame = "NONREF" if packet.size and packet.pts not in targets else "DEFAULT"
+                budget.check()
                 for frame in codec.decode(packet):
+                    budget.charge()
                     if frame.pts in targets and frame.pts not in picked:
                         picked[frame.pts] = picture(frame)
                 if target in picked:
@@ -149,7 +188,7 @@ def _sample_skipping(path: str | Path, k: int, size: int, info: VideoInfo, threa
     return np.stack([picked[pts] for pts in wanted])
 
 
-def _sample_keyframes(path: str | Path, k: int, size: int, info: VideoInfo) -> np.ndarray:
+def _sample_keyframes(path: str | Path, k: int, size: int, info: VideoInfo, budget: DecodeBudget) -> np.ndarray:
     if info.duration_s <= 0:
         raise RuntimeError("no duration to place the segment centres in")
     picked: dict[int, np.ndarray] = {}  # keyframe pts -> picture, so a shared keyframe is decoded once
@@ -169,6 +208,7 @@ def _sample_keyframes(path: str | Path, k: int, size: int, info: VideoInfo) -> n
                 # Draining right after the keyframe hands it over at once; otherwise a decoder that
                 # reorders B-frames would hold it back until more packets arrive.
                 decoded = codec.decode(packet) + codec.decode(None)
+                budget.charge(len(decoded))
                 if not decoded:
                     raise RuntimeError(f"keyframe at {centre:.2f} s does not decode")
                 picked[packet.pts] = picture(decoded[0])
@@ -176,7 +216,9 @@ def _sample_keyframes(path: str | Path, k: int, size: int, info: VideoInfo) -> n
     return np.stack(frames)
 
 
-def _sample_pyav(path: str | Path, k: int, size: int, info: VideoInfo, threads: int) -> np.ndarray:
+def _sample_pyav(
+    path: str | Path, k: int, size: int, info: VideoInfo, threads: int, budget: DecodeBudget
+) -> np.ndarray:
     name = Path(path).name
     picture = _Pictures(size)
     picked: dict[int, np.ndarray] = {}
@@ -188,6 +230,7 @@ def _sample_pyav(path: str | Path, k: int, size: int, info: VideoInfo, threads: 
                 container.streams.video[0].thread_type = "AUTO"
                 container.streams.video[0].codec_context.thread_count = threads
             n = info.frames or _count_packets(container)
+            budget.check()
             if n <= 0:
                 raise ClipError(f"{name}: video has no frames")
             wanted = segment_centres(n, k)
@@ -195,11 +238,12 @@ def _sample_pyav(path: str | Path, k: int, size: int, info: VideoInfo, threads: 
             for i, frame in enumerate(container.decode(video=0)):
                 if i > wanted[-1]:
                     break
+                budget.charge()
                 decoded = i + 1
                 if i in wanted_set:
                     last = picture(frame)
                     picked[i] = last
-    except ClipError:
+    except (ClipError, Cancelled):
         raise
     except (av.error.FFmpegError, ValueError) as exc:
         if not picked:

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Guards against hostile or absurd files before any frame is decoded.
     max_frame_pixels: int = Field(4096 * 2304, ge=1)
     max_duration_s: float = Field(3600.0, gt=0)
+    # The decode budget (clipwatch.decode_budget): what one clip may cost, whatever its header says.
+    decode_max_frames: int = Field(3000, ge=1, description="frames decoded per clip, at most")
+    decode_cpu_s: float = Field(8.0, gt=0, description="CPU seconds spent decoding one clip, at most")
 
     # Serving. The issue-named variables (MAX_UPLOAD_MB, RETRAIN_EVERY_K, ...) work with or without the prefix.
     max_upload_mb: float = Field(200, gt=0, validation_alias=AliasChoices("MAX_UPLOAD_MB", "CLIPWATCH_MAX_UPLOAD_MB"))

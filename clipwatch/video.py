@@ -15,6 +15,15 @@ from clipwatch.errors import ClipwatchError
 # images, playlists and concat scripts (which name other files or URLs to read) uploaded as ".mp4".
 CONTAINERS = "mov,mp4,m4a,3gp,3g2,mj2,avi,matroska,webm"
 OPEN_OPTIONS = {"format_whitelist": CONTAINERS, "protocol_whitelist": "file"}
+# The video codecs clips come in, and nothing else: every other FFmpeg decoder is attack surface no
+# camera or phone needs.
+CODECS = frozenset(
+    "h264 hevc mpeg4 msmpeg4v2 msmpeg4v3 h263 mpeg1video mpeg2video mjpeg vp8 vp9 av1 theora "  # noqa: SIM905
+    "wmv1 wmv2 wmv3 vc1 rawvideo ffv1 huffyuv prores dnxhd".split()
+)
+# How each whitelisted container family starts. A reader that cannot be told which demuxer to use
+# (decord probes on its own) only gets files whose first bytes leave FFmpeg no other choice.
+MOV_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
 
 
 class ClipError(ClipwatchError, ValueError):
@@ -29,6 +38,12 @@ class VideoInfo:
     height: int
     duration_s: float
     codec: str
+    container: str = ""  # FFmpeg's name for the demuxer that opened it
+
+    @property
+    def family(self) -> str:
+        """'mov', 'avi' or 'matroska': which whitelisted demuxer read the file."""
+        return self.container.split(",")[0]
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -58,12 +73,15 @@ def probe(path: str | Path, *, max_pixels: int, max_duration_s: float) -> VideoI
                 duration = float(container.duration or 0) / av.time_base
             frames = int(stream.frames or 0)
             codec = stream.codec_context.name
+            container_name = container.format.name
     except ClipError:
         raise
     except av.error.ArgumentError as exc:  # what FFmpeg says when no whitelisted demuxer takes the file
         raise ClipError(f"{name}: not a readable video (not an MP4, MOV, AVI, MKV or WebM file)") from exc
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, IndexError) as exc:
         raise ClipError(f"{name}: not a readable video ({reason(exc, path)})") from exc
+    if codec not in CODECS:
+        raise ClipError(f"{name}: video codec {codec!r} is not accepted (accepted: {', '.join(sorted(CODECS))})")
     if width <= 0 or height <= 0:
         raise ClipError(f"{name}: video stream has no frame size")
     if width * height > max_pixels:
@@ -74,7 +92,20 @@ def probe(path: str | Path, *, max_pixels: int, max_duration_s: float) -> VideoI
         raise ClipError(f"{name}: video has no frames")
     if frames <= 0 and fps > 0 and duration > 0:
         frames = round(duration * fps)
-    return VideoInfo(frames, fps, width, height, duration, codec)
+    return VideoInfo(frames, fps, width, height, duration, codec, container_name)
+
+
+def sniff(path: str | Path) -> str | None:
+    """The container family the file's first bytes announce ('mov', 'avi', 'matroska'), or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"
+    if head[4:8] in MOV_BOXES:
+        return "mov"
+    return None
 
 
 def open_video(path: str | Path):

@@ -35,6 +35,9 @@ class Metrics:
             buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
             registry=r,
         )
+        self.cancelled = Counter(
+            "clipwatch_cancelled_decodes", "decodes stopped because the client went away", registry=r
+        )
         self.feedback = Counter("clipwatch_feedback", "feedback rows appended", registry=r)
         self.feedback_rows = Gauge("clipwatch_feedback_rows", "rows in prod_data.csv", registry=r)
         self.retrains = Counter("clipwatch_retrains", "retrains by outcome", ["outcome"], registry=r)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 import time
 import uuid
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from clipwatch.decode_budget import Cancelled
 from clipwatch.feedback import FeedbackStore
 from clipwatch.loop import RetrainLoop
 from clipwatch.paths import Paths
@@ -22,6 +25,26 @@ from clipwatch.service.state import CachedPrediction, ModelHolder, PredictionCac
 from clipwatch.service.uploads import Upload, process_dir, receive
 from clipwatch.settings import Settings
 from clipwatch.video import ClipError
+
+
+@asynccontextmanager
+async def watch_disconnect(request: Request) -> AsyncIterator[threading.Event]:
+    """An event that is set when the client hangs up, for as long as the block runs.
+
+    Call it once the body is in: from then on the only message the server can receive is the
+    disconnect."""
+    gone = threading.Event()
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    task = asyncio.create_task(watch())
+    try:
+        yield gone
+    finally:
+        task.cancel()
 
 
 class Service:
@@ -76,13 +99,17 @@ class Service:
         max_bytes = int(self.settings.max_upload_mb * 2**20)
         return await receive(request, tmp_dir=self.tmp_dir, max_bytes=max_bytes, max_files=max_files)
 
-    async def predict_file(self, path: Path) -> tuple[str, Prediction]:
+    async def predict_file(self, path: Path, cancel: threading.Event | None = None) -> tuple[str, Prediction]:
+        """Classify a received clip within the decode budget; cancel (see watch_disconnect) stops it."""
         predictor = self.predictor()
         async with self.slots:
             try:
-                pred = await run_in_threadpool(predictor.predict_path, path)
+                pred = await run_in_threadpool(predictor.predict_path, path, cancel)
             except ClipError as exc:
                 raise HTTPException(422, str(exc).replace(path.name, "uploaded file")) from exc
+            except Cancelled:
+                self.metrics.cancelled.inc()
+                raise HTTPException(400, "the client went away; decoding stopped") from None
         pid = uuid.uuid4().hex
         cached = CachedPrediction(pred.embedding.vector, pred.label, pred.confidence, pred.model_version, time.time())
         await run_in_threadpool(self.cache.put, pid, cached)  # it spills to disk

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from clipwatch import sampling
+from clipwatch.decode_budget import unlimited
 from clipwatch.sampling import sample_frames
 from clipwatch.video import ClipError, probe, segment_centres
 from tests.conftest import gradient_frames, unavailable, write_clip
@@ -79,9 +80,11 @@ def test_skipping_decode_gives_exactly_the_frames_a_full_decode_gives(tmp_path, 
     encode_h264(iter(frames), fps, size, clip, gop=gop if gop != 250 else None)
     info = probe(clip, **LIMITS)
     for k in (3, 8, len(frames) + 5):
-        full = sampling._sample_pyav(clip, k, 64, info, threads=1)
-        np.testing.assert_array_equal(sampling._sample_skipping(clip, k, 64, info, threads=2), full)
-    assert np.array_equal(sample_frames(clip, 8, 64, info), sampling._sample_pyav(clip, 8, 64, info, threads=1))
+        full = sampling._sample_pyav(clip, k, 64, info, threads=1, budget=unlimited())
+        np.testing.assert_array_equal(sampling._sample_skipping(clip, k, 64, info, threads=2, budget=unlimited()), full)
+    assert np.array_equal(
+        sample_frames(clip, 8, 64, info), sampling._sample_pyav(clip, 8, 64, info, threads=1, budget=unlimited())
+    )
 
 
 def test_keyframe_sampling_takes_the_keyframe_at_or_before_each_centre(tmp_path):

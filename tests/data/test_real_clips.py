@@ -31,13 +31,14 @@ def test_every_real_clip_decodes_and_embeds(real_clips, embedder):
 @pytest.mark.real_clips
 def test_skipping_decode_gives_every_real_h264_clip_the_frames_a_full_decode_gives(real_clips):
     from clipwatch import sampling
+    from clipwatch.decode_budget import unlimited
 
     clips = [p for p in sorted(real_clips.rglob("*.mp4")) if probe(p, max_pixels=10**8, max_duration_s=1e4).codec == "h264"]
     assert len(clips) >= 5
     for path in clips:
         info = probe(path, max_pixels=10**8, max_duration_s=1e4)
-        full = sampling._sample_pyav(path, 8, 224, info, threads=1)
-        np.testing.assert_array_equal(sampling._sample_skipping(path, 8, 224, info, threads=2), full, err_msg=str(path))
+        full = sampling._sample_pyav(path, 8, 224, info, threads=1, budget=unlimited())
+        np.testing.assert_array_equal(sampling._sample_skipping(path, 8, 224, info, threads=2, budget=unlimited()), full, err_msg=str(path))
 
 
 @pytest.mark.real_clips

@@ -10,9 +10,11 @@ import asyncio
 import os
 
 from clipwatch.service.uploads import process_dir
+from tests.conftest import gradient_frames, write_clip
 from tests.service.conftest import clip_bytes
 
 CHUNK = b"x" * 65536
+VIDEO = {"content-type": "video/mp4"}
 
 
 class Body:
@@ -171,3 +173,37 @@ def test_upload_folders_are_per_process_start_and_stale_ones_are_swept(tmp_path)
     assert mine.is_dir() and mine.name.startswith(f"p{os.getpid()}-") and mine != reused
     assert not dead.exists() and not reused.exists() and foreign.exists()
     assert process_dir(root) == mine  # the same process keeps its folder
+
+
+ONE_KEYFRAME = {"g": "100000", "keyint_min": "100000", "sc_threshold": "0"}
+
+
+def test_a_clip_over_the_decode_budget_gets_422_naming_the_setting(client_for, tmp_path):
+    clip = write_clip(tmp_path / "k.mp4", gradient_frames(600, 48, 64), fps=100, options=ONE_KEYFRAME)
+    client = client_for(decode_max_frames=100)
+    r = client.post("/predict", files={"file": ("k.mp4", clip.read_bytes())})
+    assert r.status_code == 422 and "CLIPWATCH_DECODE_MAX_FRAMES" in r.json()["detail"]
+    r = client.post("/feedback", files={"file": ("k.mp4", clip.read_bytes())}, data={"target": "walk"})
+    assert r.status_code == 422 and "CLIPWATCH_DECODE_MAX_FRAMES" in r.json()["detail"]
+
+
+class HangsUp:
+    """Sends the whole clip, then hangs up without waiting for the answer."""
+
+    def __init__(self, data: bytes):
+        self.data, self.sent = data, False
+
+    async def __call__(self):
+        if not self.sent:
+            self.sent = True
+            return {"type": "http.request", "body": self.data, "more_body": False}
+        return {"type": "http.disconnect"}
+
+
+def test_decoding_stops_when_the_client_goes_away(client_for, tmp_path):
+    # Seconds of decoding if nothing stopped it: 2000 frames behind one keyframe.
+    clip = write_clip(tmp_path / "long.mp4", gradient_frames(2000, 240, 320), fps=100, options=ONE_KEYFRAME)
+    client = client_for(decode_max_frames=10**6, decode_cpu_s=600)
+    status, _, detail = run(client, call, client.app, "POST", "/predict", HangsUp(clip.read_bytes()), VIDEO)
+    assert status == 400 and b"went away" in detail
+    assert "clipwatch_cancelled_decodes_total 1.0" in client.get("/metrics").text

@@ -13,7 +13,7 @@ from clipwatch.predictor import Predictor
 from clipwatch.service.deps import KeyRequired, ServiceDep
 from clipwatch.service.errors import problems
 from clipwatch.service.openapi import BINARY, ERRORS, form, request_body
-from clipwatch.service.runtime import Service
+from clipwatch.service.runtime import Service, watch_disconnect
 from clipwatch.service.schemas import FeedbackRequest, FeedbackResponse
 
 router = APIRouter(tags=["feedback"], responses=ERRORS)
@@ -96,7 +96,8 @@ async def feedback(request: Request, service: ServiceDep) -> FeedbackResponse:
         if "target" not in upload.fields:
             raise HTTPException(422, "missing form field 'target'")
         target = checked_target(service, predictor, upload.fields["target"])
-        pid, pred = await service.predict_file(upload.clip())
+        async with watch_disconnect(request) as gone:
+            pid, pred = await service.predict_file(upload.clip(), gone)
         prediction = upload.fields.get("prediction", "").strip()[:64] or pred.label
         row = FeedbackRow(pred.embedding.vector, target, prediction, pid, pred.model_version, pred.confidence)
         return await store(service, row)

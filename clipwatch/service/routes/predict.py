@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from clipwatch.predictor import Prediction
 from clipwatch.service.deps import ServiceDep
 from clipwatch.service.openapi import BINARY, ERRORS, form, request_body, upload_body
+from clipwatch.service.runtime import watch_disconnect
 from clipwatch.service.schemas import BatchItem, BatchResponse, PredictResponse
 
 router = APIRouter(tags=["predict"], responses=ERRORS)
@@ -40,7 +41,8 @@ async def predict(request: Request, service: ServiceDep) -> PredictResponse:
     """Classify one clip: multipart field `file`, or the raw clip as the body."""
     upload = await service.receive(request)
     try:
-        pid, pred = await service.predict_file(upload.clip())
+        async with watch_disconnect(request) as gone:
+            pid, pred = await service.predict_file(upload.clip(), gone)
         return predict_response(pid, pred)
     finally:
         upload.cleanup()
@@ -67,12 +69,13 @@ async def predict_batch(request: Request, service: ServiceDep) -> BatchResponse:
             if f.size == 0:
                 return BatchItem(index=i, filename=f.filename, ok=False, error="the uploaded file is empty")
             try:
-                pid, pred = await service.predict_file(f.path)
+                pid, pred = await service.predict_file(f.path, gone)
                 return BatchItem(index=i, filename=f.filename, ok=True, prediction=predict_response(pid, pred))
             except HTTPException as exc:
                 return BatchItem(index=i, filename=f.filename, ok=False, error=str(exc.detail))
 
-        items = await asyncio.gather(*(one(i, f) for i, f in enumerate(files)))
+        async with watch_disconnect(request) as gone:
+            items = await asyncio.gather(*(one(i, f) for i, f in enumerate(files)))
         ok = sum(it.ok for it in items)
         return BatchResponse(
             items=items, succeeded=ok, failed=len(items) - ok, total_ms=round((time.perf_counter() - start) * 1e3, 2)
