@@ -63,7 +63,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def macro_f1(X: np.ndarray, y: np.ndarray, folds: int, s) -> float:
     keep = np.isin(y, [c for c in np.unique(y) if (y == c).sum() >= 2])  # CV needs 2 clips per class
     classes = sorted(set(y[keep]))
-    return cross_validate(make_forest(s.n_estimators, s.seed, s.train_jobs), X[keep], y[keep], classes, folds, s.seed)[
+    return cross_validate(make_forest(s.n_estimators, s.seed, s.fit_jobs), X[keep], y[keep], classes, folds, s.seed)[
         "macro_f1"
     ]
 

@@ -119,10 +119,31 @@ class ArtifactStore:
         vdir = self.paths.version_dir(name)
         try:
             metadata = json.loads((vdir / METADATA_FILE).read_text())
+            if not isinstance(metadata, dict) or not isinstance(metadata.get("classes"), list):
+                raise ValueError("metadata.json has no list of classes")
+            check_libraries(metadata)  # before unpickling anything another version wrote
             model = joblib.load(vdir / MODEL_FILE)
+            if not hasattr(model, "predict_proba"):
+                raise ValueError(f"{MODEL_FILE} holds a {type(model).__name__}, not a classifier")
+        except ArtifactError:
+            raise
         except FileNotFoundError as exc:
-            raise ArtifactError(f"model version {name} is incomplete: {exc.filename} missing") from exc
+            raise ArtifactError(f"model version {name} is incomplete: {Path(exc.filename).name} missing") from exc
+        except Exception as exc:  # corrupt JSON, a truncated pickle, anything unpickling can raise
+            raise ArtifactError(f"model version {name} cannot be loaded: {type(exc).__name__}: {exc}"[:300]) from exc
         return ModelVersion(name, model, metadata)
+
+    def signature(self, name: str) -> tuple:
+        """Changes whenever the version's files do: a version that failed to load is retried only then."""
+        vdir = self.paths.version_dir(name)
+        stats = []
+        for f in (MODEL_FILE, METADATA_FILE):
+            try:
+                st = (vdir / f).stat()
+                stats.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stats.append(None)
+        return (name, *stats)
 
     def summaries(self) -> list[dict]:
         """One line per version, oldest first: when, how good, how measured."""
@@ -148,6 +169,31 @@ class ArtifactStore:
 
     def metadata(self, name: str) -> dict:
         return json.loads((self.paths.version_dir(name) / METADATA_FILE).read_text())
+
+
+def library_versions() -> dict[str, str]:
+    """The versions a pickled model depends on, as metadata.json records them."""
+    import numpy
+    import sklearn
+
+    return {"sklearn": sklearn.__version__, "numpy": numpy.__version__}
+
+
+def check_libraries(metadata: dict) -> None:
+    """Refuse a model pickled by another scikit-learn minor or numpy major version: unpickling it
+    may fail, or worse, load and predict differently."""
+    recorded = metadata.get("versions", {})
+    here = library_versions()
+    problems = []
+    for lib, parts in (("sklearn", 2), ("numpy", 1)):
+        theirs = recorded.get(lib)
+        if theirs and theirs.split(".")[:parts] != here[lib].split(".")[:parts]:
+            problems.append(f"{lib} {theirs} (this process has {here[lib]})")
+    if problems:
+        raise ArtifactError(
+            f"model {metadata.get('version', '?')} was built with {', '.join(problems)}: "
+            "retrain it with `clipwatch train`, or install the versions it was built with"
+        )
 
 
 def check_compatible(

@@ -25,6 +25,20 @@ TARGET = "target"
 PREDICTION = "prediction"
 
 
+# A spreadsheet opening the CSV reads a cell starting with one of these as a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(text: str) -> str:
+    """Text as a CSV cell no spreadsheet will evaluate: a leading formula character gets a quote."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def restore_cell(text: str) -> str:
+    """safe_cell undone."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+
+
 def embedding_columns(dim: int) -> list[str]:
     return [f"emb_{i}" for i in range(1, dim + 1)]
 
@@ -122,7 +136,7 @@ def build_reference(
                 log.warning("skipped %s", error)
                 skipped.append((path, error))
                 continue
-            writer.writerow([*format_vector(vector), labels[path]])
+            writer.writerow([*format_vector(vector), safe_cell(labels[path])])
             counts[labels[path]] += 1
         fh.flush()
         os.fsync(fh.fileno())
@@ -144,4 +158,7 @@ def read_embeddings(path: str | Path) -> tuple[np.ndarray, np.ndarray, pd.DataFr
         raise DatasetError(f"{path}: expected columns emb_1..emb_N and {TARGET!r}")
     if cols != embedding_columns(len(cols)):
         raise DatasetError(f"{path}: embedding columns are not emb_1..emb_{len(cols)} in order")
+    for col in (TARGET, PREDICTION):
+        if col in df.columns:
+            df[col] = df[col].map(lambda v: restore_cell(v) if isinstance(v, str) else v)
     return df[cols].to_numpy(dtype=np.float32), df[TARGET].astype(str).to_numpy(), df

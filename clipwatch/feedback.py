@@ -13,18 +13,20 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from clipwatch.dataset import PREDICTION, TARGET, embedding_columns, format_vector
+from clipwatch.dataset import PREDICTION, TARGET, embedding_columns, format_vector, safe_cell
 from clipwatch.errors import NO_SPACE, ClipwatchError
 from clipwatch.locking import exclusive
 from clipwatch.paths import lock_for
 
 META_COLUMNS = ("timestamp", "prediction_id", "model_version", "confidence")
+QUOTE_OR_NEWLINE = re.compile(rb'["\n]')
 
 
 class StorageFullError(ClipwatchError):
@@ -102,9 +104,8 @@ class FeedbackStore:
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         for r in rows:
             conf = "" if r.confidence is None else f"{r.confidence:.6f}"
-            writer.writerow(
-                [*format_vector(r.vector), r.target, r.prediction, now, r.prediction_id, r.model_version, conf]
-            )
+            text = [safe_cell(t) for t in (r.target, r.prediction, now, r.prediction_id, r.model_version)]
+            writer.writerow([*format_vector(r.vector), *text, conf])
         return buf.getvalue()
 
     def _repair_tail(self) -> None:
@@ -135,18 +136,33 @@ class FeedbackStore:
         self._count_cache = None
 
     def _count_rows(self) -> int:
+        """Data rows: CSV records after the header, so a newline inside a quoted cell is not a row."""
         if not self.path.exists():
             return 0
         size = self.path.stat().st_size
         cached = self._count_cache
         if cached and cached[0] == size:
             return cached[1]
-        # Count newlines from where we last counted (appends only ever grow the file).
+        # Count from where we last counted (appends only ever grow the file, and end on a record).
         start, rows = cached if cached and cached[0] < size else (0, -1)
         with open(self.path, "rb") as fh:
             fh.seek(start)
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                rows += block.count(b"\n")
+            rows += count_records(iter(lambda: fh.read(1 << 20), b""))
         rows = max(rows, 0)
         self._count_cache = (size, rows)
         return rows
+
+
+def count_records(blocks) -> int:
+    """Newlines outside double-quoted cells, across blocks of a CSV file that starts on a record."""
+    rows, quoted = 0, False
+    for block in blocks:
+        if not quoted and b'"' not in block:
+            rows += block.count(b"\n")  # the common case: vectors and plain names, no quoting
+            continue
+        for mark in QUOTE_OR_NEWLINE.finditer(block):
+            if mark.group() == b'"':
+                quoted = not quoted  # an escaped "" toggles twice
+            elif not quoted:
+                rows += 1
+    return rows

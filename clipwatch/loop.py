@@ -1,9 +1,10 @@
 """The feedback-to-retrain loop, in one place: a row was appended -> is a retrain due -> queue it ->
 run it under the lock -> publish -> notify.
 
-A retrain is due each time the feedback count crosses a multiple of k. Runs are queued to one worker
-thread, so every trigger gets its own run, one after another; a file lock keeps it to one run at a
-time across every process sharing the artifacts directory. A process killed while a retrain was
+A retrain is due each time the feedback count crosses a multiple of k. Triggers coalesce: one worker
+thread runs them, and while it runs, at most one more waits, for the newest trigger (a run trains on
+every row there is, so the one that waits covers all the triggers before it). A file lock keeps it
+to one run at a time across every process sharing the artifacts directory. A process killed while a retrain was
 queued or running loses it: `recover` finds that missed trigger at start-up from the history, and a
 trigger that already has its run (several processes found the same one) is skipped under the lock.
 """
@@ -11,7 +12,6 @@ trigger that already has its run (several processes found the same one) is skipp
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import uuid
 from collections.abc import Callable
@@ -63,11 +63,14 @@ class RetrainLoop:
     def __init__(self, settings: Settings, on_outcome: Callable[[RetrainOutcome], None] | None = None):
         self.settings = settings
         self.paths = Paths.from_settings(settings)
-        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._wake = threading.Condition()
+        self._next: int | None = None  # the trigger waiting for its run (feedback row count)
+        self._stopping = False
         self._on_outcome = on_outcome
         self.running = False
         self.last: RetrainOutcome | None = None
         self.completed = 0
+        self.coalesced = 0
         self._thread = threading.Thread(target=self._work, name="retrain-worker", daemon=True)
         self._thread.start()
 
@@ -77,13 +80,20 @@ class RetrainLoop:
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        return int(self._next is not None)
+
+    def _queue(self, rows: int) -> None:
+        with self._wake:
+            if self._next is not None:
+                self.coalesced += 1
+            self._next = max(rows, self._next or 0)
+            self._wake.notify()
 
     def rows_appended(self, rows_before: int, rows: int) -> bool:
         """Queue a retrain if these rows crossed a multiple of k; True when one was queued."""
         due = retrain_due(rows_before, rows, self.every_k)
         if due:
-            self._queue.put(rows)
+            self._queue(rows)
         return due
 
     def recover(self, rows: int) -> int | None:
@@ -91,7 +101,7 @@ class RetrainLoop:
         missed = missed_trigger(self.paths, rows, self.every_k)
         if missed:
             log.warning("the retrain for feedback row %d never finished; running it now", missed)
-            self._queue.put(missed)
+            self._queue(missed)
         return missed
 
     def state(self) -> dict:
@@ -107,10 +117,13 @@ class RetrainLoop:
 
     def _work(self) -> None:
         while True:
-            rows = self._queue.get()
-            if rows is None:
-                return
-            self.running = True
+            with self._wake:
+                while self._next is None and not self._stopping:
+                    self._wake.wait()
+                if self._next is None:  # stopping, and nothing left waiting
+                    return
+                rows, self._next = self._next, None
+                self.running = True
             try:
                 self.last = retrain(self.settings, trigger_rows=rows)
                 if self._on_outcome:
@@ -122,6 +135,9 @@ class RetrainLoop:
                 self.completed += 1
 
     def stop(self, timeout: float = 0) -> None:
-        self._queue.put(None)
+        """Let the waiting trigger (if any) run, then end the worker; timeout: wait that long for it."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
         if timeout:
             self._thread.join(timeout)

@@ -155,7 +155,8 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     mode = modes[-1]  # the published challenger's
     outcome.extra["fit_seconds"] = round(fit_s, 3)
     if set(modes) != {s.retrain_mode}:
-        outcome.extra["warm_start_fallback"] = "class set changed"
+        at_cap = getattr(champion.model, "n_estimators", 0) + s.warm_start_trees > s.max_trees
+        outcome.extra["warm_start_fallback"] = "tree cap (CLIPWATCH_MAX_TREES)" if at_cap else "class set changed"
     outcome.holdout_rows, outcome.train_rows = len(new), len(y_all)
 
     y_new = y_prod[new]
@@ -191,13 +192,15 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
 
 def _fit_challenger(s: Settings, champion_model, X: np.ndarray, y: np.ndarray):
     """A challenger fitted on (X, y): from scratch, or the champion with more trees; and the mode used."""
-    if s.retrain_mode == "warm_start" and list(champion_model.classes_) == sorted(set(y)):
+    grown = getattr(champion_model, "n_estimators", 0) + s.warm_start_trees
+    if s.retrain_mode == "warm_start" and list(champion_model.classes_) == sorted(set(y)) and grown <= s.max_trees:
         model = copy.deepcopy(champion_model)
-        model.set_params(warm_start=True, n_estimators=model.n_estimators + s.warm_start_trees)
+        model.set_params(warm_start=True, n_estimators=grown, n_jobs=s.fit_jobs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             model.fit(X, y)
         model.set_params(warm_start=False)
         return model, "warm_start"
-    # scratch, or warm_start with a changed class set (the champion's trees can't be extended)
-    return make_forest(s.n_estimators, s.seed, s.train_jobs).fit(X, y), "scratch"
+    # scratch; or warm_start with a changed class set (the champion's trees can't be extended), or a
+    # champion already at CLIPWATCH_MAX_TREES (growing it further would cost every prediction more)
+    return make_forest(s.n_estimators, s.seed, s.fit_jobs).fit(X, y), "scratch"

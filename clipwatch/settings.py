@@ -122,7 +122,19 @@ class Settings(BaseSettings):
     seed: int = 0
     n_estimators: int = Field(300, ge=10)
     cv_folds: int = Field(5, ge=2)
-    train_jobs: int = Field(-1, description="parallel jobs for the forest (-1: all cores)")
+    train_jobs: int = Field(
+        0, description="parallel jobs for fitting (0: every core but one, left to serving; -1: all cores)"
+    )
+    max_trees: int = Field(1000, ge=10, description="warm_start grows a model up to this many trees, then refits")
+
+    @property
+    def fit_jobs(self) -> int:
+        """CLIPWATCH_TRAIN_JOBS resolved against the cores this process may use (cgroup quotas included)."""
+        if self.train_jobs:
+            return self.train_jobs
+        from joblib import cpu_count
+
+        return max(1, cpu_count() - 1)
 
 
 @lru_cache

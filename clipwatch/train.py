@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 import clipwatch
-from clipwatch.artifacts import ArtifactStore
+from clipwatch.artifacts import ArtifactStore, library_versions
 from clipwatch.backbone import file_sha256
 from clipwatch.dataset import read_embeddings
 from clipwatch.errors import DatasetError
@@ -104,7 +104,7 @@ def build_metadata(
             **training,
         },
         "metrics": metrics,
-        "versions": {"clipwatch": clipwatch.__version__, "sklearn": _sklearn_version()},
+        "versions": {"clipwatch": clipwatch.__version__, **library_versions()},
     }
 
 
@@ -136,7 +136,7 @@ def train(
         raise DatasetError(f"{ref}: need at least 2 classes, found {classes}")
 
     t0 = time.perf_counter()
-    forest = make_forest(s.n_estimators, s.seed, s.train_jobs)
+    forest = make_forest(s.n_estimators, s.seed, s.fit_jobs)
     metrics = cross_validate(forest, data.X, data.y, classes, s.cv_folds, s.seed)
     cv_s = time.perf_counter() - t0
     model = forest.fit(data.X, data.y)
@@ -155,9 +155,3 @@ def train(
     version = publish_model(paths, model, metadata, title)
     metadata["version"] = version
     return version, metadata
-
-
-def _sklearn_version() -> str:
-    import sklearn
-
-    return sklearn.__version__

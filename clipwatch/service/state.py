@@ -42,6 +42,7 @@ class ModelHolder:
         self._on_swap = on_swap
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failed: tuple | None = None  # signature of the version that last failed to load
 
     @property
     def predictor(self) -> Predictor | None:
@@ -49,7 +50,11 @@ class ModelHolder:
             return self._predictor
 
     def reload(self) -> bool:
-        """Load CURRENT if it differs from the live version. True when a new model went live."""
+        """Load CURRENT if it differs from the live version. True when a new model went live.
+
+        A version that fails to load is not retried until its files or CURRENT change: every process
+        polls, and re-unpickling a broken version twice a second helps nobody. The reason stays in
+        `error`, which /ready reports."""
         name = self.store.current_name()
         live = self.predictor
         if name is None:
@@ -57,20 +62,19 @@ class ModelHolder:
             return False
         if live is not None and live.version.name == name:
             return False
-        try:
-            if self._embedder is None:
-                self._embedder = ClipEmbedder.from_settings(self.settings)
-                if self.settings.batch_window_ms > 0:
-                    self._embedder.batcher = FrameBatcher(
-                        self._embedder.backbone.embed_inputs,
-                        window_ms=self.settings.batch_window_ms,
-                        max_frames=self.settings.batch_max_frames,
-                    )
-            predictor = Predictor(self._embedder, self.store.load(name))
-        except ArtifactError as exc:
-            self.error = str(exc)
-            log.error("model %s not loaded: %s", name, exc)
+        signature = self.store.signature(name)
+        if signature == self._failed:
             return False
+        try:
+            predictor = self.load(name)
+        except Exception as exc:  # a broken version must never take the process down
+            self._failed = signature
+            self.error = f"model {name} not loaded: {exc}" if isinstance(exc, ArtifactError) else repr(exc)
+            if live is not None:
+                self.error += f"; still serving {live.version.name}"
+            log.error("%s", self.error)
+            return False
+        self._failed = None
         with self._lock:
             self._predictor = predictor
         self.error = None
@@ -78,6 +82,20 @@ class ModelHolder:
         if self._on_swap:
             self._on_swap(predictor)
         return True
+
+    def load(self, name: str) -> Predictor:
+        """A Predictor for a stored version, checked against this process's backbone and settings.
+        Raises ArtifactError (or the backbone's error) without touching the live model."""
+        if self._embedder is None:
+            embedder = ClipEmbedder.from_settings(self.settings)
+            if self.settings.batch_window_ms > 0:
+                embedder.batcher = FrameBatcher(
+                    embedder.backbone.embed_inputs,
+                    window_ms=self.settings.batch_window_ms,
+                    max_frames=self.settings.batch_max_frames,
+                )
+            self._embedder = embedder
+        return Predictor(self._embedder, self.store.load(name))
 
     def start_watching(self) -> None:
         def loop():

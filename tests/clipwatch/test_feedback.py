@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from clipwatch.dataset import read_embeddings
-from clipwatch.feedback import FeedbackRow, FeedbackStore, StorageFullError
+from clipwatch.feedback import FeedbackRow, FeedbackStore, StorageFullError, count_records
 
 DIM = 16
 
@@ -81,3 +81,21 @@ def test_a_full_disk_leaves_no_partial_row(tmp_path, monkeypatch):
 def test_a_vector_of_the_wrong_size_is_refused(tmp_path):
     with pytest.raises(ValueError, match="expects 16"):
         FeedbackStore(tmp_path / "p.csv", DIM).append([FeedbackRow(np.zeros(3, np.float32), "a", "b")])
+
+
+def test_cells_a_spreadsheet_would_run_are_neutralised_and_read_back_as_written(tmp_path):
+    store = FeedbackStore(tmp_path / "prod.csv", 4)
+    store.append([FeedbackRow(np.zeros(4, np.float32), "-jump", "=1+1", "abc", "@v1")])
+    text = (tmp_path / "prod.csv").read_text()
+    assert "'-jump,'=1+1" in text and ",'@v1," in text
+    _, y, df = read_embeddings(tmp_path / "prod.csv")
+    assert list(y) == ["-jump"] and list(df["prediction"]) == ["=1+1"]
+
+
+def test_rows_are_counted_as_csv_records_not_lines(tmp_path):
+    store = FeedbackStore(tmp_path / "prod.csv", 4)
+    store.append([FeedbackRow(np.zeros(4, np.float32), "walk", 'say "hi"\nthere', "id")])
+    store.append([FeedbackRow(np.zeros(4, np.float32), "walk", "walk", "id2")])
+    assert store.count() == 2
+    assert FeedbackStore(tmp_path / "prod.csv", 4).count() == 2  # counted afresh, not from the cache
+    assert count_records([b'a,"x\n', b'y"\n', b'b,"""\n"""\n']) == 2

@@ -39,3 +39,36 @@ def test_the_loop_queues_only_due_rows_and_reports_each_run(make_settings):
     assert heard[0].outcome == "skipped"  # no prod_data.csv in this copy: nothing to learn from
     assert [e["trigger_rows"] for e in loop.history()] == [3]
     assert loop.state()["completed"] == 1 and loop.state()["last"]["trigger_rows"] == 3
+
+
+def test_triggers_coalesce_into_one_waiting_run(make_settings, monkeypatch):
+    import threading
+    import time
+
+    from clipwatch import loop as loop_module
+
+    release = threading.Event()
+    runs: list[int] = []
+
+    def slow_retrain(settings, *, trigger_rows):
+        release.wait(30)
+        runs.append(trigger_rows)
+        return RetrainOutcome("x", "kept", "t", trigger_rows=trigger_rows)
+
+    monkeypatch.setattr(loop_module, "retrain", slow_retrain)
+    loop = RetrainLoop(make_settings(retrain_every_k=1))
+    try:
+        loop.rows_appended(0, 1)
+        for _ in range(500):  # until the worker has taken the first trigger
+            if loop.running:
+                break
+            time.sleep(0.01)
+        for rows in range(2, 51):  # 49 more triggers while the first run is still going
+            loop.rows_appended(rows - 1, rows)
+        assert loop.pending == 1 and loop.coalesced == 48
+        release.set()
+        loop.stop(timeout=30)
+    finally:
+        release.set()
+        loop.stop()
+    assert runs[0] == 1 and runs[-1] == 50 and len(runs) == 2  # the running one, then the newest

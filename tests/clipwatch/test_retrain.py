@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from clipwatch.artifacts import ArtifactStore
 from clipwatch.dataset import read_embeddings
 from clipwatch.feedback import FeedbackRow, FeedbackStore
 from clipwatch.loop import retrain
@@ -67,3 +68,17 @@ def test_with_three_folds_both_models_are_scored_on_all_the_new_rows(make_settin
     run = retrain(s)
     assert run.holdout_rows == 9 and run.challenger_f1 is not None
     assert np.isfinite(run.champion_f1)
+
+
+def test_warm_start_stops_growing_at_the_tree_cap(make_settings):
+    # The session model has 100 trees; each warm start adds 50, up to a cap of 200.
+    s = make_settings(promotion_policy="always", retrain_mode="warm_start", warm_start_trees=50, max_trees=200)
+    sizes, outcomes = [], []
+    for i in range(4):
+        add_feedback(s, 6, offset=6 * i)
+        outcomes.append(retrain(s, trigger_rows=6 * (i + 1)))
+        assert outcomes[-1].outcome == "promoted"
+        sizes.append(ArtifactStore(Paths.from_settings(s)).load().model.n_estimators)
+    assert sizes == [150, 200, 50, 100]  # at the cap it refits from scratch with n_estimators, then grows again
+    assert outcomes[2].extra["warm_start_fallback"].startswith("tree cap")
+    assert "warm_start_fallback" not in outcomes[3].extra

@@ -121,3 +121,13 @@ def test_if_better_policy_keeps_a_worse_challenger(client_for, videos):
         assert entry["challenger_f1"] < entry["champion_f1"] and entry["new_version"] is None
     else:
         assert entry["challenger_f1"] >= entry["champion_f1"]
+
+
+@pytest.mark.parametrize(
+    "prediction", ['=HYPERLINK("http://evil.example","walk")', "walk\n0,0,0", "@SUM(A1)", "not-a-class"]
+)
+def test_a_claimed_prediction_must_be_one_of_the_models_classes(client, videos, prediction):
+    files = {"file": ("a.mp4", clip_bytes(videos))}
+    r = client.post("/feedback", files=files, data={"target": "walk", "prediction": prediction})
+    assert r.status_code == 422 and "not one of the model's classes" in r.json()["detail"]
+    assert not (client.app.state.service.paths.prod_data).exists()

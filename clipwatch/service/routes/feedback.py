@@ -37,6 +37,19 @@ def checked_target(service: Service, predictor: Predictor, target: str) -> str:
     )
 
 
+def checked_prediction(predictor: Predictor, prediction: str) -> str:
+    """The client's claim of what the model predicted: one of its classes, or empty (ask the model)."""
+    prediction = prediction.strip()
+    classes = predictor.version.classes
+    if prediction and prediction not in classes:
+        raise HTTPException(
+            422,
+            f"prediction {prediction[:64]!r} is not one of the model's classes ({', '.join(classes)}); "
+            "leave it out to store the model's own prediction",
+        )
+    return prediction
+
+
 async def store(service: Service, row: FeedbackRow) -> FeedbackResponse:
     if service.feedback is None:
         raise HTTPException(503, "model not loaded")
@@ -96,9 +109,10 @@ async def feedback(request: Request, service: ServiceDep) -> FeedbackResponse:
         if "target" not in upload.fields:
             raise HTTPException(422, "missing form field 'target'")
         target = checked_target(service, predictor, upload.fields["target"])
+        claimed = checked_prediction(predictor, upload.fields.get("prediction", ""))
         async with watch_disconnect(request) as gone:
             pid, pred = await service.predict_file(upload.clip(), gone)
-        prediction = upload.fields.get("prediction", "").strip()[:64] or pred.label
+        prediction = claimed or pred.label
         row = FeedbackRow(pred.embedding.vector, target, prediction, pid, pred.model_version, pred.confidence)
         return await store(service, row)
     finally:

@@ -1,0 +1,89 @@
+"""A model store that cannot be broken from outside: rollback checks before it moves CURRENT, takes the
+retrain lock, and a broken current version leaves the server up and saying why."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+
+from clipwatch.locking import exclusive
+from clipwatch.paths import METADATA_FILE, MODEL_FILE
+from clipwatch.service.main import create_app
+from clipwatch.service.routes import model as model_routes
+
+KEY = {"Authorization": "Bearer k"}
+
+
+def second_version(client, **metadata_changes) -> str:
+    """Publish a copy of the live model as a new version (CURRENT moves to it), then go back to v0001."""
+    service = client.app.state.service
+    live = service.holder.predictor.version
+    name = service.holder.store.publish(live.model, {**live.metadata, **metadata_changes})
+    service.holder.store.promote(live.name)
+    return name
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [({"num_frames": 3}, "K=3"), ({"versions": {"sklearn": "0.1.0"}}, "sklearn 0.1.0")],
+)
+def test_rollback_to_a_version_that_does_not_fit_is_409_and_moves_nothing(client_for, change, reason):
+    client = client_for(api_key="k")
+    bad = second_version(client, **change)
+    r = client.post("/model/rollback", json={"version": bad}, headers=KEY)
+    assert r.status_code == 409 and reason in r.json()["detail"]
+    service = client.app.state.service
+    assert service.holder.store.current_name() == "v0001" and client.get("/ready").json()["model_version"] == "v0001"
+
+
+def test_rollback_waits_for_a_running_retrain_then_gives_409(client_for, monkeypatch):
+    client = client_for(api_key="k")
+    target = second_version(client)
+    monkeypatch.setattr(model_routes, "ROLLBACK_WAIT_S", 0.3)
+    held, release = threading.Event(), threading.Event()
+
+    def retrain_holding_the_lock():
+        with exclusive(client.app.state.service.paths.retrain_lock):
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=retrain_holding_the_lock)
+    t.start()
+    held.wait(5)
+    try:
+        r = client.post("/model/rollback", json={"version": target}, headers=KEY)
+    finally:
+        release.set()
+        t.join()
+    assert r.status_code == 409 and "retrain is running" in r.json()["detail"]
+    assert client.post("/model/rollback", json={"version": target}, headers=KEY).status_code == 200
+
+
+@pytest.mark.parametrize("damage", ["truncated pickle", "corrupt metadata", "other sklearn"])
+def test_a_broken_current_version_leaves_the_server_up_and_not_ready(make_settings, damage):
+    settings = make_settings()
+    vdir = settings.artifacts_dir / "versions" / "v0001"
+    if damage == "truncated pickle":
+        data = (vdir / MODEL_FILE).read_bytes()
+        (vdir / MODEL_FILE).write_bytes(data[: len(data) // 3])
+    elif damage == "corrupt metadata":
+        (vdir / METADATA_FILE).write_text('{"classes": ["walk", ')
+    else:
+        meta = json.loads((vdir / METADATA_FILE).read_text())
+        meta["versions"]["sklearn"] = "0.1.0"
+        (vdir / METADATA_FILE).write_text(json.dumps(meta))
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 200
+        r = client.get("/ready")
+        assert r.status_code == 503 and "v0001" in r.json()["detail"]
+        holder = client.app.state.service.holder
+        calls = []
+        original = holder.store.load
+        holder.store.load = lambda name=None: calls.append(name) or original(name)
+        for _ in range(5):
+            holder.reload()  # what the watcher does twice a second
+        assert calls == []  # the same broken files are not unpickled again
+        assert client.post("/predict", content=b"x", headers={"content-type": "video/mp4"}).status_code == 503
