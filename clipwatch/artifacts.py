@@ -123,8 +123,6 @@ class ArtifactStore:
                 raise ValueError("metadata.json has no list of classes")
             check_libraries(metadata)  # before unpickling anything another version wrote
             model = joblib.load(vdir / MODEL_FILE)
-            if not hasattr(model, "predict_proba"):
-                raise ValueError(f"{MODEL_FILE} holds a {type(model).__name__}, not a classifier")
         except ArtifactError:
             raise
         except FileNotFoundError as exc:
@@ -159,6 +157,7 @@ class ArtifactStore:
                     "version": name,
                     "created_at": meta.get("created_at"),
                     "macro_f1": m.get("macro_f1"),
+                    "guard_f1": m.get("guard", {}).get("macro_f1"),
                     "accuracy": m.get("accuracy"),
                     "evaluation": m.get("evaluation"),
                     "parent": meta.get("training", {}).get("parent_version"),

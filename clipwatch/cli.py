@@ -148,6 +148,11 @@ def retrain_cmd() -> None:
     o = retrain()
     typer.echo(
         f"{o.outcome}: champion {o.champion_version} F1 {o.champion_f1}, challenger F1 {o.challenger_f1}"
+        + (
+            f"; on {o.guard_rows} guard rows {o.champion_guard_f1} vs {o.challenger_guard_f1}"
+            if o.challenger_guard_f1 is not None
+            else ""
+        )
         + (f" -> {o.new_version}" if o.new_version else "")
         + (f" ({o.reason})" if o.reason else "")
     )

@@ -33,6 +33,11 @@ def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
     }
 
 
+def headline(metrics: dict) -> dict:
+    """The three figures worth a line: accuracy, macro F1, balanced accuracy."""
+    return {k: round(metrics[k], 4) for k in ("accuracy", "macro_f1", "balanced_accuracy")}
+
+
 def cross_validate(model, X: np.ndarray, y: np.ndarray, classes: list[str], folds: int, seed: int) -> dict:
     """Stratified k-fold predictions of an unfitted model on (X, y), and their metrics."""
     counts = {c: int((y == c).sum()) for c in classes}

@@ -11,6 +11,7 @@ import numpy as np
 
 from clipwatch.artifacts import ArtifactStore, ModelVersion, check_compatible
 from clipwatch.embedding import ClipEmbedder, ClipEmbedding
+from clipwatch.errors import ArtifactError
 from clipwatch.paths import Paths
 from clipwatch.settings import Settings, get_settings
 
@@ -48,6 +49,8 @@ def forest_proba(model, X: np.ndarray) -> np.ndarray:
 
 class Predictor:
     def __init__(self, embedder: ClipEmbedder, version: ModelVersion):
+        if not hasattr(version.model, "predict_proba"):
+            raise ArtifactError(f"model {version.name} holds a {type(version.model).__name__}, not a classifier")
         check_compatible(
             version.metadata,
             backbone_sha256=embedder.backbone.sha256,

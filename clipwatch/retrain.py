@@ -2,8 +2,10 @@
 
 The two models are compared on the feedback rows appended since the champion was built, the only
 rows it never trained on. Each of those rows is predicted by a challenger fitted without it
-(cross-fitting, clipwatch.evaluate), then the challenger is fitted on everything (from scratch, or
-by growing more trees on the champion with ``warm_start``) and published only if the policy allows.
+(cross-fitting, clipwatch.evaluate), then the challenger is fitted on everything but the guard set
+(from scratch, or by growing more trees on the champion with ``warm_start``) and published only if
+the policy allows. Under ``if_better`` it must also hold on the guard set (clipwatch.guard): no
+worse than the champion by more than CLIPWATCH_GUARD_TOLERANCE, which k mislabelled rows cannot fake.
 When and under which lock a retrain runs is clipwatch.loop's business; every run, promoted or not,
 is appended to ``artifacts/history.jsonl``.
 """
@@ -22,9 +24,10 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from clipwatch import guard
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.dataset import read_embeddings
-from clipwatch.evaluate import classification_metrics, compare, cross_fit
+from clipwatch.evaluate import classification_metrics, compare, cross_fit, headline
 from clipwatch.paths import Paths
 from clipwatch.settings import Settings
 from clipwatch.train import build_metadata, make_forest, publish_model
@@ -46,6 +49,9 @@ class RetrainOutcome:
     champion_version: str | None = None
     champion_f1: float | None = None
     challenger_f1: float | None = None
+    champion_guard_f1: float | None = None
+    challenger_guard_f1: float | None = None
+    guard_rows: int = 0
     new_version: str | None = None
     holdout_rows: int = 0
     train_rows: int = 0
@@ -125,6 +131,9 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     champion = store.load()
     outcome.champion_version = champion.name
     X_ref, y_ref, _ = read_embeddings(paths.ref_data)
+    g = guard.split(y_ref, s)
+    X_guard, y_guard = X_ref[g.guard], y_ref[g.guard]
+    X_ref, y_ref = X_ref[g.train], y_ref[g.train]
     if not paths.prod_data.exists():
         outcome.outcome, outcome.reason = "skipped", "no feedback rows yet"
         return
@@ -163,20 +172,33 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     champ_metrics, chal_metrics = compare(y_new, champion.model.predict(X_prod[new]), chal_pred)
     outcome.champion_f1 = round(champ_metrics["macro_f1"], 4)
     outcome.challenger_f1 = round(chal_metrics["macro_f1"], 4)
-    promote = s.promotion_policy == "always" or chal_metrics["macro_f1"] >= champ_metrics["macro_f1"]
-    if not promote:
-        outcome.outcome, outcome.reason = "kept", f"challenger scored lower on the {len(new)} new rows"
-        return
+    champion_rows = (np.vstack([X_ref, X_prod[:seen]]), np.concatenate([y_ref, y_prod[:seen]]))
+    guard_metrics = _guard_scores(s, outcome, champion, challenger, g, (X_guard, y_guard), champion_rows)
+    if s.promotion_policy == "if_better":
+        if chal_metrics["macro_f1"] < champ_metrics["macro_f1"]:
+            outcome.outcome, outcome.reason = "kept", f"challenger scored lower on the {len(new)} new rows"
+            return
+        if guard_metrics and outcome.challenger_guard_f1 < outcome.champion_guard_f1 - s.guard_tolerance:
+            outcome.outcome = "kept"
+            outcome.reason = (
+                f"refused by the guard set: the challenger scored macro F1 {outcome.challenger_guard_f1:.3f} on the "
+                f"{len(g.guard)} guard rows against the champion's {outcome.champion_guard_f1:.3f}, worse by more "
+                f"than CLIPWATCH_GUARD_TOLERANCE={s.guard_tolerance:g}: the new rows may be mislabelled"
+            )
+            log.warning("retrain %s: %s", outcome.id, outcome.reason)
+            return
 
     classes = sorted(set(y_all))
     metrics = {
         "evaluation": f"cross-fitting on the {len(new)} feedback rows newer than {champion.name}",
         **classification_metrics(y_new, chal_pred, classes),
-        "champion_on_holdout": {k: champ_metrics[k] for k in ("accuracy", "macro_f1", "balanced_accuracy")},
+        "champion_on_holdout": headline(champ_metrics),
+        **({"guard": guard_metrics} if guard_metrics else {}),
     }
     training = {
         "rows_ref": len(y_ref),
         "rows_prod": len(y_prod),
+        "guard": {**g.describe(), "fraction": s.guard_fraction},
         "prod_rows_seen": len(y_prod),
         "rows_evaluated": len(new),
         "class_counts": {c: int((y_all == c).sum()) for c in classes},
@@ -188,6 +210,27 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     title = f"cross-fitted on {len(new)} new rows, macro F1 {metrics['macro_f1']:.3f}"
     outcome.new_version = publish_model(paths, challenger, metadata, title)
     outcome.outcome = "promoted"
+
+
+def _guard_scores(s, outcome, champion, challenger, g, guard_rows, champion_rows) -> dict | None:
+    """Both models' macro F1 on the guard rows, into the outcome; the challenger's headline figures.
+
+    A champion that trained on the guard rows (published before the guard set existed, or with
+    another ref_data.csv) would be flattered by them: it is stood in for by a forest fitted on the
+    rows it trained on (champion_rows), without the guard rows."""
+    outcome.guard_rows = len(g.guard)
+    if not len(g.guard):
+        return None
+    X_guard, y_guard = guard_rows
+    if guard.trained_without(champion.metadata, g):
+        baseline = champion.model
+    else:
+        baseline = make_forest(s.n_estimators, s.seed, s.fit_jobs).fit(*champion_rows)
+        outcome.extra["guard_baseline"] = "a refit of the champion's rows without the guard set"
+    champ, chal = compare(y_guard, baseline.predict(X_guard), challenger.predict(X_guard))
+    outcome.champion_guard_f1 = round(champ["macro_f1"], 4)
+    outcome.challenger_guard_f1 = round(chal["macro_f1"], 4)
+    return headline(chal)
 
 
 def _fit_challenger(s: Settings, champion_model, X: np.ndarray, y: np.ndarray):

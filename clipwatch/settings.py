@@ -118,6 +118,12 @@ class Settings(BaseSettings):
         4, ge=2, description="cross-fitting folds over the feedback rows newer than the champion, to compare models"
     )
     warm_start_trees: int = Field(100, ge=1, description="trees added to the champion in warm_start mode")
+    guard_fraction: float = Field(
+        0.15, ge=0, lt=0.5, description="share of ref_data.csv kept out of every fit, to score every version on"
+    )
+    guard_tolerance: float = Field(
+        0.05, ge=0, le=1, description="macro F1 a challenger may lose to the champion on the guard set (if_better)"
+    )
 
     seed: int = 0
     n_estimators: int = Field(300, ge=10)

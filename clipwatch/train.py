@@ -14,11 +14,12 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 import clipwatch
+from clipwatch import guard
 from clipwatch.artifacts import ArtifactStore, library_versions
 from clipwatch.backbone import file_sha256
 from clipwatch.dataset import read_embeddings
 from clipwatch.errors import DatasetError
-from clipwatch.evaluate import cross_validate
+from clipwatch.evaluate import classification_metrics, cross_validate, headline
 from clipwatch.paths import CONFUSION_FILE, Paths
 from clipwatch.preprocess import MEAN, STD
 from clipwatch.settings import Settings, get_settings
@@ -134,23 +135,30 @@ def train(
     classes = sorted(set(data.y))
     if len(classes) < 2:
         raise DatasetError(f"{ref}: need at least 2 classes, found {classes}")
+    # The guard rows (clipwatch.guard) never train: every later version is scored on them too.
+    g = guard.split(data.y[: data.rows_ref], s)
+    keep = np.concatenate([g.train, np.arange(data.rows_ref, len(data.y))])
+    X, y = data.X[keep], data.y[keep]
 
     t0 = time.perf_counter()
     forest = make_forest(s.n_estimators, s.seed, s.fit_jobs)
-    metrics = cross_validate(forest, data.X, data.y, classes, s.cv_folds, s.seed)
+    metrics = cross_validate(forest, X, y, classes, s.cv_folds, s.seed)
     cv_s = time.perf_counter() - t0
-    model = forest.fit(data.X, data.y)
+    model = forest.fit(X, y)
     fit_s = time.perf_counter() - t0 - cv_s
+    if len(g.guard):
+        metrics["guard"] = headline(classification_metrics(data.y[g.guard], model.predict(data.X[g.guard]), classes))
 
     training = {
-        "rows_ref": data.rows_ref,
+        "rows_ref": data.rows_ref - len(g.guard),
         "rows_prod": data.rows_prod,
+        "guard": {**g.describe(), "fraction": s.guard_fraction},
         "data_sha256": data.sha256,
-        "class_counts": {c: int((data.y == c).sum()) for c in classes},
+        "class_counts": {c: int((y == c).sum()) for c in classes},
         "cv_seconds": round(cv_s, 2),
         "fit_seconds": round(fit_s, 2),
     }
-    metadata = build_metadata(s, paths, classes, int(data.X.shape[1]), model, training, metrics)
+    metadata = build_metadata(s, paths, classes, int(X.shape[1]), model, training, metrics)
     title = f"{metrics['cv_folds']}-fold CV, macro F1 {metrics['macro_f1']:.3f}"
     version = publish_model(paths, model, metadata, title)
     metadata["version"] = version

@@ -7,7 +7,8 @@ from clipwatch.dataset import read_embeddings
 from clipwatch.feedback import FeedbackRow, FeedbackStore
 from clipwatch.loop import retrain
 from clipwatch.paths import Paths
-from clipwatch.retrain import rows_seen
+from clipwatch.retrain import read_history, rows_seen
+from clipwatch.train import train
 
 
 def add_feedback(settings, n: int, offset: int = 0) -> None:
@@ -30,7 +31,8 @@ def test_each_retrain_is_judged_on_the_rows_newer_than_its_champion(make_setting
     second = retrain(s, trigger_rows=20)
     # v0002 trained on the first 12 rows: scoring it on them would flatter it, so only the 8 new ones count.
     assert second.champion_version == first.new_version and second.holdout_rows == 8
-    assert second.train_rows == 20 + len(read_embeddings(Paths.from_settings(s).ref_data)[1])
+    # Everything but the guard rows trains.
+    assert second.train_rows == 20 + len(read_embeddings(Paths.from_settings(s).ref_data)[1]) - second.guard_rows
 
 
 def test_a_kept_challenger_leaves_the_new_rows_to_accumulate(make_settings):
@@ -82,3 +84,45 @@ def test_warm_start_stops_growing_at_the_tree_cap(make_settings):
     assert sizes == [150, 200, 50, 100]  # at the cap it refits from scratch with n_estimators, then grows again
     assert outcomes[2].extra["warm_start_fallback"].startswith("tree cap")
     assert "warm_start_fallback" not in outcomes[3].extra
+
+
+def poison(settings, n: int, true_class: str, claimed: str) -> None:
+    """n feedback rows: clips of true_class, all labelled claimed (a consistent mislabelling)."""
+    paths = Paths.from_settings(settings)
+    X, y, _ = read_embeddings(paths.ref_data)
+    rng = np.random.default_rng(7)
+    own = X[y == true_class]
+    rows = [
+        FeedbackRow(own[i % len(own)] + rng.normal(0, 1e-3, X.shape[1]).astype(np.float32), claimed, true_class)
+        for i in range(n)
+    ]
+    FeedbackStore(paths.prod_data, X.shape[1]).append(rows)
+
+
+def steady_champion(make_settings):
+    """Settings over a champion of 300 trees: the test set is small, and fewer trees score it noisily."""
+    s = make_settings(promotion_policy="if_better", retrain_every_k=20, n_estimators=300)
+    train(s, use_prod=False)
+    return s
+
+
+def test_k_mislabelled_rows_cannot_get_a_poisoned_challenger_promoted(make_settings):
+    s = steady_champion(make_settings)
+    poison(s, 20, true_class="jump", claimed="walk")
+    outcome = retrain(s, trigger_rows=20)
+    # On the poisoned rows themselves the challenger wins: it learned the lie the champion does not know.
+    assert outcome.challenger_f1 > outcome.champion_f1
+    assert outcome.outcome == "kept" and outcome.new_version is None
+    assert outcome.reason.startswith("refused by the guard set") and "CLIPWATCH_GUARD_TOLERANCE" in outcome.reason
+    assert outcome.challenger_guard_f1 < outcome.champion_guard_f1 - s.guard_tolerance
+    entry = read_history(Paths.from_settings(s))[-1]
+    assert entry["champion_guard_f1"] == outcome.champion_guard_f1 and entry["guard_rows"] == outcome.guard_rows > 0
+
+
+def test_honest_rows_pass_the_guard(make_settings):
+    s = steady_champion(make_settings)
+    add_feedback(s, 20)
+    outcome = retrain(s, trigger_rows=20)
+    assert outcome.guard_rows > 0 and outcome.challenger_guard_f1 is not None
+    assert outcome.challenger_guard_f1 >= outcome.champion_guard_f1 - s.guard_tolerance
+    assert not outcome.reason.startswith("refused by the guard set")

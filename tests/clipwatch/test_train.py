@@ -21,10 +21,14 @@ def test_training_publishes_metadata_with_the_artifact_contract(settings, traine
     assert on_disk["num_frames"] == 8 and on_disk["input_size"] == 224 and on_disk["embedding_dim"] == 1280
     assert on_disk["normalisation"]["mean"] == [0.5, 0.5, 0.5]
     assert len(on_disk["backbone"]["sha256"]) == 64
-    assert on_disk["training"]["rows_ref"] == 6 * CLIPS_PER_CLASS and len(on_disk["training"]["data_sha256"]) == 64
+    guard = on_disk["training"]["guard"]
+    # The guard rows (clipwatch.guard) never train: 15% of each class, 2 of 15 here.
+    assert guard["rows"] == 6 * 2 and on_disk["training"]["rows_ref"] == 6 * CLIPS_PER_CLASS - guard["rows"]
+    assert len(on_disk["training"]["data_sha256"]) == 64
     m = on_disk["metrics"]
     assert {"accuracy", "macro_f1", "balanced_accuracy", "per_class_recall", "confusion_matrix"} <= set(m)
-    assert np.asarray(m["confusion_matrix"]).sum() == 6 * CLIPS_PER_CLASS
+    assert np.asarray(m["confusion_matrix"]).sum() == 6 * CLIPS_PER_CLASS - guard["rows"]
+    assert set(m["guard"]) == {"accuracy", "macro_f1", "balanced_accuracy"}
     assert (paths.versions / version / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
     assert paths.seed_copy(MODEL_FILE).is_file() and paths.seed_copy(CONFUSION_FILE).is_file()
 
@@ -62,3 +66,16 @@ def test_metrics_are_macro_and_per_class():
     assert m["per_class_recall"] == {"a": 0.5, "b": 1.0}
     assert m["confusion_matrix"] == [[1, 1], [0, 2]]
     assert m["balanced_accuracy"] == 0.75
+
+
+def test_the_guard_set_is_fixed_per_class_and_never_takes_a_whole_class():
+    from clipwatch import guard
+    from clipwatch.settings import Settings
+
+    y = np.array(["a"] * 20 + ["b"] * 3 + ["c"] * 2)
+    s = Settings(_env_file=None, guard_fraction=0.15)
+    g = guard.split(y, s)
+    assert list(y[g.guard]).count("a") == 3 and list(y[g.guard]).count("b") == 1 and "c" not in y[g.guard]
+    assert guard.split(y, s).id == g.id and np.array_equal(guard.split(y, s).guard, g.guard)
+    assert sorted([*g.guard, *g.train]) == list(range(len(y)))
+    assert len(guard.split(y, Settings(_env_file=None, guard_fraction=0)).guard) == 0

@@ -116,7 +116,7 @@ if fb:
                     st.write(f"New model **{entry['new_version']}** is live ({scores} on held-out feedback).")
                 elif outcome == "kept":
                     status.update(label=f"Retrain done: {entry['champion_version']} kept", state="complete")
-                    st.write(f"The current model stays ({scores}).")
+                    st.write(f"The current model stays ({scores}). {entry.get('reason') or ''}")
                 else:
                     status.update(label=f"Retrain {outcome}", state="error")
                     st.write(entry.get("reason") or "")

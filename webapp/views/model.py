@@ -19,6 +19,11 @@ st.caption(
     f"Measured by {m.get('evaluation', 'cross-validation')}. Classes: {', '.join(info['classes'])}. "
     f"Retrain every {info['retrain_every_k']} feedback rows, policy '{info['policy']}', mode '{info['mode']}'."
 )
+if m.get("guard"):
+    st.caption(
+        f"On the guard set (ref_data.csv rows no version trains on): macro F1 {m['guard']['macro_f1']:.3f}, "
+        f"accuracy {m['guard']['accuracy']:.3f}."
+    )
 r = info["retrain"]
 if r["running"] or r["pending"]:
     st.info(f"A retrain is running ({r['pending']} more queued).")
@@ -26,9 +31,15 @@ if r["running"] or r["pending"]:
 scores = pd.DataFrame(info.get("version_scores", []))
 if not scores.empty:
     st.subheader("Macro F1 by version")
-    st.line_chart(scores.set_index("version")["macro_f1"], height=220)
+    # guard_f1: every version on the same guard rows, the one figure comparable across versions.
+    cols = [c for c in ("macro_f1", "guard_f1") if c in scores and scores[c].notna().any()]
+    st.line_chart(scores.set_index("version")[cols], height=220)
 
 st.subheader("Retrain history")
+st.caption(
+    "Champion and challenger are scored on the feedback rows newer than the champion (`_f1`) and, under "
+    "`if_better`, on the guard set (`_guard_f1`), where the challenger may lose at most CLIPWATCH_GUARD_TOLERANCE."
+)
 history = pd.DataFrame(info["history"])
 if history.empty:
     st.write("No retrain yet: one runs every", info["retrain_every_k"], "feedback rows.")
@@ -40,10 +51,13 @@ else:
         "champion_version",
         "champion_f1",
         "challenger_f1",
+        "champion_guard_f1",
+        "challenger_guard_f1",
         "new_version",
         "holdout_rows",
         "duration_s",
         "mode",
+        "reason",
     ]
     st.dataframe(history[[c for c in cols if c in history]].iloc[::-1], hide_index=True, width="stretch")
 
