@@ -6,13 +6,26 @@ from collections.abc import Callable
 
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.paths import Paths
+from clipwatch.secrets import ensure_secrets
 from clipwatch.settings import Settings, get_settings
 
 
-def ensure_all(settings: Settings | None = None, *, per_class: int = 40, echo: Callable[[str], None] = print) -> None:
+def ensure_all(
+    settings: Settings | None = None,
+    *,
+    per_class: int = 40,
+    echo: Callable[[str], None] = print,
+    secret_files: bool = True,
+) -> None:
     s = settings or get_settings()
     paths = Paths.from_settings(s)
     store = ArtifactStore(paths)
+
+    for name, (path, how) in (ensure_secrets(s.secrets_path) if secret_files else {}).items():
+        # The value is never printed: whoever may use it can read the file.
+        echo(
+            f"secret: {name} {how}, in {path}" + (" (readable by its owner only)" if name != "grafana_password" else "")
+        )
 
     if paths.backbone.is_file():
         echo(f"backbone: {paths.backbone} exists")
@@ -47,4 +60,8 @@ def ensure_all(settings: Settings | None = None, *, per_class: int = 40, echo: C
         from clipwatch.train import train
 
         version, meta = train(s)
-        echo(f"model: trained {version}, CV macro F1 {meta['metrics']['macro_f1']:.3f}")
+        guard = meta["metrics"].get("guard")
+        echo(
+            f"model: trained {version}, CV macro F1 {meta['metrics']['macro_f1']:.3f}"
+            + (f", guard set macro F1 {guard['macro_f1']:.3f}" if guard else "")
+        )

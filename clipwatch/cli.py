@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -210,11 +211,24 @@ def simulate(
 @app.command("bootstrap")
 def bootstrap(
     per_class: Annotated[int, typer.Option(min=2, help="clips per action when the dataset is missing")] = 40,
+    require_key: Annotated[
+        bool,
+        typer.Option(
+            "--require-key",
+            help="fail unless CLIPWATCH_API_KEY is set, and write no secret files (Kubernetes: secrets come "
+            "from a Secret)",
+        ),
+    ] = False,
 ) -> None:
-    """Build whatever is missing: backbone, default dataset, ref_data.csv, model. Idempotent."""
+    """Build whatever is missing: secrets, backbone, default dataset, ref_data.csv, model. Idempotent."""
     from clipwatch.bootstrap import ensure_all
 
-    ensure_all(per_class=per_class, echo=typer.echo)
+    if require_key and not os.environ.get("CLIPWATCH_API_KEY", "").strip():
+        raise ClipwatchError(
+            "CLIPWATCH_API_KEY is empty: clipwatch does not run open. Set it in the Secret clipwatch-secrets "
+            "(kubectl -n clipwatch create secret generic clipwatch-secrets --from-literal=CLIPWATCH_API_KEY=...)"
+        )
+    ensure_all(per_class=per_class, echo=typer.echo, secret_files=not require_key)
 
 
 @app.command("info")

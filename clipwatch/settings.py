@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -69,15 +69,38 @@ class Settings(BaseSettings):
         description="where uploads stream to while they are classified (default: the system temp dir); "
         "kept off the data volume so a full data disk does not stop predictions",
     )
+    # Secrets (clipwatch.secrets): from the environment, else from the files `clipwatch bootstrap` writes.
+    secrets_dir: Path | None = Field(None, description="where generated secrets live (default <artifacts>/secrets)")
     api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("CLIPWATCH_API_KEY", "API_KEY"))
+    webapp_password: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("CLIPWATCH_WEBAPP_PASSWORD", "webapp_password")
+    )
+    webapp_sign_in: Literal["auto", "always"] = Field(
+        "auto", description="auto: sign-in only when the web app listens beyond localhost; always: also on localhost"
+    )
     cors_origins: list[str] = Field(default_factory=list)
 
-    @field_validator("api_key")
+    @field_validator("api_key", "webapp_password")
     @classmethod
-    def _blank_key_means_none(cls, value: SecretStr | None) -> SecretStr | None:
-        # `CLIPWATCH_API_KEY=` (as in .env.example, and Compose's ${CLIPWATCH_API_KEY:-}) means "no key",
-        # not "the empty key", which would lock every write endpoint.
+    def _blank_means_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        # `CLIPWATCH_API_KEY=` (as in .env.example, and Compose's ${CLIPWATCH_API_KEY:-}) means "not set
+        # here": the generated one in the secrets folder applies, not the empty key.
         return value if value is not None and value.get_secret_value().strip() else None
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Settings:
+        from clipwatch.secrets import read_secret
+
+        folder = self.secrets_path
+        if self.api_key is None:
+            self.api_key = read_secret(folder, "api_key")
+        if self.webapp_password is None:
+            self.webapp_password = read_secret(folder, "webapp_password")
+        return self
+
+    @property
+    def secrets_path(self) -> Path:
+        return Path(self.secrets_dir) if self.secrets_dir else Path(self.artifacts_dir) / "secrets"
 
     allow_new_classes: bool = Field(
         False, validation_alias=AliasChoices("ALLOW_NEW_CLASSES", "CLIPWATCH_ALLOW_NEW_CLASSES")

@@ -102,8 +102,8 @@ def container_exec(project: str, service: str, *cmd: str) -> str:
     return run([ENGINE, "exec", names[0], *cmd], timeout=60)
 
 
-def get_json(url: str) -> dict | list:
-    r = httpx.get(url, timeout=30)
+def get_json(url: str, headers: dict | None = None) -> dict | list:
+    r = httpx.get(url, timeout=30, headers=headers)
     if r.status_code != 200:
         raise CheckFailed(f"GET {url}: HTTP {r.status_code} {r.text[:300]}")
     return r.json()
@@ -167,8 +167,28 @@ def check_images() -> str:
     return "serving, webapp, reporting: uid 10001, no torch, clipwatch installed"
 
 
+def secret(repo: Path, name: str) -> str:
+    """What init generated into ./artifacts/secrets (the test runs as root: the files are uid 10001's)."""
+    return (repo / "artifacts" / "secrets" / name).read_text().strip()
+
+
+def closed_by_default(repo: Path) -> str:
+    """With no key in .env: writes without the generated key are refused, the other ports are local only."""
+    anonymous = httpx.post("http://127.0.0.1:8080/feedback", json={"prediction_id": "0" * 32, "target": "x"})
+    if anonymous.status_code != 401:
+        raise CheckFailed(f"/feedback without a key: HTTP {anonymous.status_code}, want 401")
+    published = run([ENGINE, "port", containers("clipwatch", "reporting")[0]])
+    if any(not line.split("->")[-1].strip().startswith("127.0.0.1:") for line in published.splitlines() if line):
+        raise CheckFailed(f"reporting publishes beyond localhost: {published}")
+    modes = {
+        n: oct((repo / "artifacts" / "secrets" / n).stat().st_mode & 0o777) for n in ("api_key", "webapp_password")
+    }
+    return f"/feedback without the key: 401; reporting bound to 127.0.0.1; generated secrets {modes}"
+
+
 def predict_and_feedback(repo: Path) -> str:
-    classes = get_json("http://127.0.0.1:8080/model")["classes"]
+    key = {"Authorization": f"Bearer {secret(repo, 'api_key')}"}
+    classes = get_json("http://127.0.0.1:8080/model", headers=key)["classes"]
     clip = sorted((repo / "data" / "videos" / classes[0]).glob("*.mp4"))[0]
     before = prod_rows(repo)
     with clip.open("rb") as fh:
@@ -181,6 +201,7 @@ def predict_and_feedback(repo: Path) -> str:
     fb = httpx.post(
         "http://127.0.0.1:8080/feedback",
         json={"prediction_id": pred["prediction_id"], "target": classes[0]},
+        headers=key,
         timeout=60,
     )
     if fb.status_code != 200 or fb.json()["rows"] != before + 1:
@@ -207,6 +228,10 @@ def browser_feedback(repo: Path) -> str:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         try:
             page.goto("http://127.0.0.1:8081", wait_until="networkidle")
+            # Published beyond localhost, the web app takes feedback only from a signed-in visitor.
+            page.get_by_label("Password").fill(secret(repo, "webapp_password"))
+            page.get_by_role("button", name="Sign in", exact=True).click()
+            page.get_by_text("Signed in: feedback is on.").wait_for(timeout=30_000)
             page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
             page.set_input_files("input[type=file]", str(clip))
             page.get_by_role("button", name="Predict").click()
@@ -330,6 +355,7 @@ def main() -> int:
         )
         r.check("init built the artifacts", lambda: _init_outputs(repo))
         r.check("serving-api ready on 8080", lambda: ready("http://127.0.0.1:8080/ready", 300) and None)
+        r.check("closed by default: generated key, local-only ports", lambda: closed_by_default(repo))
         r.check("predict and feedback on 8080; row on the host", lambda: predict_and_feedback(repo))
         r.check("web app on 8081 in Chromium: predict and feedback", lambda: browser_feedback(repo))
         r.check("reporting UI on 8082 and gauges on 8083", reporting_ui)

@@ -37,6 +37,7 @@ from demo_captions import BAR_HEIGHT, HEIGHT, WIDTH, caption_bar  # noqa: E402
 from clipwatch.client.api import ApiClient  # noqa: E402
 from clipwatch.paths import Paths  # noqa: E402
 from clipwatch.processes import NotReady, free_port, serving_cmd, start, stop, webapp_cmd  # noqa: E402
+from clipwatch.secrets import ensure_secrets  # noqa: E402
 from clipwatch.settings import Settings  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -67,6 +68,7 @@ class Stack:
                 (shutil.copytree if item.is_dir() else shutil.copy)(item, self.artifacts / item.name)
         shutil.copytree(src.version_dir(first), dst.version_dir("v0001"))
         dst.current_pointer.write_text("v0001\n")
+        ensure_secrets(dst.artifacts_dir / "secrets", env={})  # the API key the web app and the traffic use
         self.ports = {name: free_port() for name in ("api", "webapp", "evidently")}
         self.env = {
             **os.environ,
@@ -236,7 +238,8 @@ def record(stack: Stack, clip: Path, traffic_dir: Path) -> Recorder:
                         if line.startswith("retrain at row"):
                             run_reports(stack.settings())  # what the watcher does after each retrain
 
-                    simulate(ApiClient(api, timeout=120), traffic_dir, n=TRAFFIC, shift=True, echo=on_line)
+                    key = stack.settings().api_key.get_secret_value()
+                    simulate(ApiClient(api, key, timeout=120), traffic_dir, n=TRAFFIC, shift=True, echo=on_line)
                 finally:
                     done.set()
 

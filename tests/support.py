@@ -7,6 +7,7 @@ from pathlib import Path
 
 from clipwatch.errors import ArtifactError
 from clipwatch.paths import Paths
+from clipwatch.secrets import ensure_secrets
 from clipwatch.settings import Settings, get_settings
 
 
@@ -25,11 +26,21 @@ def private_copy(root: str | Path, source: Settings | None = None, **overrides) 
         shutil.copytree(src.artifacts_dir, copy.artifacts_dir)
         copy.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(src.ref_data, copy.ref_data)
+        # As `clipwatch bootstrap` leaves an install: an API key and a web app password of its own.
+        ensure_secrets(copy.artifacts_dir / "secrets", env={})
     placed = {
         "data_dir": copy.data_dir,
         "artifacts_dir": copy.artifacts_dir,
         "upload_dir": root / "uploads",
         "report_workspace": None,  # the copy's own data_dir/workspace, never the source's
+        "secrets_dir": None,  # the copy's own, likewise
+        "api_key": None,  # read from the copy's secrets unless an override says otherwise
+        "webapp_password": None,
     }
     # Built anew rather than model_copy'd, so overrides are validated (an API key becomes a SecretStr).
     return type(s)(**{**s.model_dump(), **placed, **overrides}, _env_file=None)
+
+
+def auth(settings: Settings) -> dict[str, str]:
+    """The Authorization header for settings' API key (none without one)."""
+    return {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"} if settings.api_key else {}

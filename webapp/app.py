@@ -4,8 +4,10 @@ A thin client of the serving API (API_URL); all logic lives in the clipwatch pac
 """
 
 import streamlit as st
+from auth import sidebar
 
 st.set_page_config(page_title="clipwatch", page_icon=":material/movie:", layout="wide")
+sidebar()
 
 pages = st.navigation(
     [

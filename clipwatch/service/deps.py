@@ -17,16 +17,20 @@ def get_service(request: Request) -> Service:
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 
-# auto_error=False: the 401/403 decision is ours (no key configured means open); this also puts the
-# Bearer scheme in the OpenAPI schema, so /docs has an Authorize button.
+# auto_error=False: the 401/403 decision is ours; this also puts the Bearer scheme in the OpenAPI
+# schema, so /docs has an Authorize button.
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 
 
 def require_key(service: ServiceDep, credentials: BearerDep) -> None:
-    """Write endpoints: open when no key is configured, else Bearer <key>."""
+    """Write endpoints and /model: Bearer <key>. Without a configured key they are closed, not open."""
     key = service.settings.api_key
     if key is None:
-        return
+        raise HTTPException(
+            403,
+            "writes are disabled: no API key is configured (set CLIPWATCH_API_KEY, or run `clipwatch bootstrap`, "
+            "which generates one into the secrets folder)",
+        )
     if credentials is None or not credentials.credentials.strip():
         raise HTTPException(
             401, "missing API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
@@ -35,11 +39,5 @@ def require_key(service: ServiceDep, credentials: BearerDep) -> None:
         raise HTTPException(403, "wrong API key")
 
 
-def require_admin(service: ServiceDep, credentials: BearerDep) -> None:
-    if service.settings.api_key is None:
-        raise HTTPException(403, "admin endpoints are disabled: set CLIPWATCH_API_KEY to enable them")
-    require_key(service, credentials)
-
-
 KeyRequired = Depends(require_key)
-AdminRequired = Depends(require_admin)
+AdminRequired = KeyRequired  # one key for writes and admin, for now; kept apart so routes say which they are

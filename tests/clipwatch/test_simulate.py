@@ -13,7 +13,7 @@ def test_shifted_feedback_makes_the_promoted_model_better_on_fresh_shifted_clips
     # row: this checks learning from feedback; the if_better gate has its own tests.
     server = live_server(retrain_every_k=60, n_estimators=300, promotion_policy="always")
     lines: list[str] = []
-    client = ApiClient(server.url, timeout=120)
+    client = ApiClient(server.url, server.settings.api_key.get_secret_value(), timeout=120)
     result = simulate(client, tmp_path / "traffic", n=180, shift=True, eval_n=60, echo=lines.append)
 
     assert result.clips == 180

@@ -150,3 +150,12 @@ def test_reports_rerun_on_a_schedule_and_retrain_is_a_job(objects):
     assert cmd == ["python", "reporting/project.py"]
     retrain = by_kind(objects, "Job")["clipwatch-retrain"]["spec"]["template"]["spec"]["containers"][0]
     assert retrain["command"] == ["clipwatch", "retrain"]
+
+
+def test_the_cluster_never_runs_without_a_key(objects):
+    job = by_kind(objects, "Job")["clipwatch-bootstrap"]["spec"]["template"]["spec"]["containers"][0]
+    # An empty key in the Secret stops the bootstrap (tests/clipwatch/test_secrets.py runs the command).
+    assert job["command"] == ["clipwatch", "bootstrap", "--require-key"]
+    assert {"secretRef": {"name": "clipwatch-secrets"}} in job["envFrom"]
+    secret = by_kind(objects, "Secret")["clipwatch-secrets"]
+    assert {"CLIPWATCH_API_KEY", "CLIPWATCH_WEBAPP_PASSWORD"} <= set(secret["stringData"])

@@ -60,7 +60,7 @@ def test_grafana_provisioning_points_at_the_dashboard_and_datasource():
 def test_real_prometheus_scrapes_the_api_and_finds_every_dashboard_series(live_server, videos, tmp_path):
     prometheus = _needs("prometheus")
     server = live_server(retrain_every_k=0)
-    with httpx.Client(base_url=server.url, timeout=60) as c:
+    with httpx.Client(base_url=server.url, timeout=60, headers=server.auth) as c:
         pid = c.post("/predict", files={"file": ("a.mp4", clip_bytes(videos))}).json()["prediction_id"]
         c.post("/feedback", json={"prediction_id": pid, "target": "walk"})
         api_metrics = c.get("/metrics").text

@@ -25,7 +25,7 @@ from clipwatch.artifacts import ArtifactStore
 from clipwatch.paths import MODEL_FILE, Paths
 from clipwatch.retrain import read_history
 from clipwatch.settings import PROJECT_ROOT, Settings
-from tests.support import private_copy
+from tests.support import auth, private_copy
 
 MIX = (("predict", 0.6), ("batch", 0.15), ("feedback", 0.25))
 
@@ -42,6 +42,7 @@ def pick_clips(videos: Path, per_class: int = 2) -> list[tuple[bytes, str]]:
 class Soak:
     def __init__(self, url: str, pid: int, settings: Settings, clips: list[tuple[bytes, str]], seed: int = 0):
         self.url, self.pid, self.clips = url, pid, clips
+        self.auth = auth(settings)
         self.upload_dir = settings.upload_dir
         self.paths = Paths.from_settings(settings)
         self.store = ArtifactStore(self.paths)
@@ -106,7 +107,7 @@ class Soak:
         stop = time.perf_counter() + seconds
 
         def worker():
-            with httpx.Client(base_url=self.url, timeout=120) as c:
+            with httpx.Client(base_url=self.url, timeout=120, headers=self.auth) as c:
                 while time.perf_counter() < stop:
                     self._one(c)
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def _predict_ids(url: str, videos, n: int) -> list[str]:
-    with httpx.Client(base_url=url, timeout=60) as c:
+    with httpx.Client(base_url=url, timeout=60) as c:  # /predict needs no key
         clips = [clip_bytes(videos, a, i) for a in ("walk", "clap", "run") for i in range(3)]
         return [
             c.post("/predict", files={"file": ("c.mp4", clips[i % len(clips)])}).json()["prediction_id"]
@@ -48,7 +48,12 @@ def test_kill_9_during_a_feedback_burst_loses_no_acknowledged_row(make_settings,
 
         def send(pid: str) -> None:
             try:
-                r = httpx.post(f"{server.url}/feedback", json={"prediction_id": pid, "target": "walk"}, timeout=30)
+                r = httpx.post(
+                    f"{server.url}/feedback",
+                    json={"prediction_id": pid, "target": "walk"},
+                    headers=server.auth,
+                    timeout=30,
+                )
             except httpx.HTTPError:
                 return  # the server died under this request: not acknowledged
             if r.status_code == 200:
@@ -58,7 +63,8 @@ def test_kill_9_during_a_feedback_burst_loses_no_acknowledged_row(make_settings,
         with ThreadPoolExecutor(8) as pool:
             for pid in ids:
                 pool.submit(send, pid)
-            while len(acked) < 20:
+            deadline = time.time() + 120
+            while len(acked) < 20 and time.time() < deadline:
                 time.sleep(0.002)
             server.kill()  # SIGKILL with requests in flight
         assert 20 <= len(acked) < len(ids), "the kill should land mid-burst"
@@ -74,7 +80,9 @@ def test_kill_9_during_a_feedback_burst_loses_no_acknowledged_row(make_settings,
     # The counter resumes where the file is: the next acknowledged row is number len(stored) + 1.
     server = LiveServer(settings).start()
     try:
-        r = httpx.post(f"{server.url}/feedback", json={"prediction_id": ids[-1], "target": "clap"}, timeout=30)
+        r = httpx.post(
+            f"{server.url}/feedback", json={"prediction_id": ids[-1], "target": "clap"}, headers=server.auth, timeout=30
+        )
         assert r.status_code == 200 and r.json()["rows"] == len(stored) + 1
     finally:
         server.stop()
@@ -88,7 +96,7 @@ def test_kill_9_during_a_retrain_leaves_a_complete_model_and_the_retrain_runs_af
     server = LiveServer(settings, env={"CLIPWATCH_TRAIN_JOBS": "1"}).start()
     try:
         ids = _predict_ids(server.url, videos, 12)
-        with httpx.Client(base_url=server.url, timeout=30) as c:
+        with httpx.Client(base_url=server.url, timeout=30, headers=server.auth) as c:
             for i, pid in enumerate(ids[:10]):
                 r = c.post("/feedback", json={"prediction_id": pid, "target": ["walk", "clap", "run"][i % 3]})
                 assert r.status_code == 200
@@ -117,7 +125,7 @@ def test_kill_9_during_a_retrain_leaves_a_complete_model_and_the_retrain_runs_af
             time.sleep(0.5)
         runs = [e for e in read_history(paths) if e.get("trigger_rows") == 10]
         assert len(runs) == 1 and runs[0]["outcome"] == "promoted", runs
-        with httpx.Client(base_url=server.url, timeout=30) as c:
+        with httpx.Client(base_url=server.url, timeout=30, headers=server.auth) as c:
             assert c.get("/ready").json()["model_version"] == "v0002"
             more = _predict_ids(server.url, videos, 10)
             answers = [c.post("/feedback", json={"prediction_id": p, "target": "walk"}).json() for p in more]

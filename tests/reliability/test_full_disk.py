@@ -47,7 +47,7 @@ def test_full_data_disk_refuses_feedback_cleanly_and_keeps_predicting(make_setti
     paths = Paths.from_settings(settings)
     server = LiveServer(settings).start()
     try:
-        with httpx.Client(base_url=server.url, timeout=60) as c:
+        with httpx.Client(base_url=server.url, timeout=60, headers=server.auth) as c:
             pid = c.post("/predict", files={"file": ("a.mp4", clip_bytes(videos))}).json()["prediction_id"]
             assert c.post("/feedback", json={"prediction_id": pid, "target": "walk"}).json()["rows"] == 1
             before = paths.prod_data.read_bytes()

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from clipwatch.processes import free_port, serving_cmd, start, stop
 from clipwatch.settings import Settings
-from tests.support import private_copy
+from tests.support import auth, private_copy
 
 
 @pytest.fixture
@@ -32,7 +32,9 @@ def client_for(make_settings):
     clients = []
 
     def make(**overrides) -> TestClient:
-        c = TestClient(create_app(make_settings(**overrides)))
+        settings = make_settings(**overrides)
+        # Sends the install's key by default, as the web app and the CLI clients do.
+        c = TestClient(create_app(settings), headers=auth(settings))
         c.__enter__()
         clients.append(c)
         return c
@@ -60,6 +62,8 @@ class LiveServer:
             **os.environ,
             "CLIPWATCH_DATA_DIR": str(settings.data_dir),
             "CLIPWATCH_ARTIFACTS_DIR": str(settings.artifacts_dir),
+            "CLIPWATCH_SECRETS_DIR": str(settings.secrets_path),
+            **({"CLIPWATCH_API_KEY": settings.api_key.get_secret_value()} if settings.api_key else {}),
             **({"CLIPWATCH_UPLOAD_DIR": str(settings.upload_dir)} if settings.upload_dir else {}),
             "CLIPWATCH_N_ESTIMATORS": str(settings.n_estimators),
             "RETRAIN_EVERY_K": str(settings.retrain_every_k),
@@ -68,6 +72,7 @@ class LiveServer:
             "CLIPWATCH_EVAL_FOLDS": str(settings.eval_folds),
             **(env or {}),
         }
+        self.auth = auth(settings)
         self.workers = workers
         self.proc: subprocess.Popen | None = None
         # Beside the data directory, not in it: some tests fill that disk up.

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def test_50_concurrent_feedbacks_make_50_whole_rows_and_the_right_number_of_retrains(live_server, videos):
     server = live_server(workers=2, retrain_every_k=20, promotion_policy="always")
     paths = Paths.from_settings(server.settings)
-    with httpx.Client(base_url=server.url, timeout=60) as c:
+    with httpx.Client(base_url=server.url, timeout=60, headers=server.auth) as c:
         pids = [
             c.post("/predict", files={"file": ("a.mp4", clip_bytes(videos, a, 0))}).json()["prediction_id"]
             for a in ("walk", "run", "clap", "wave", "jump")
@@ -58,7 +58,7 @@ def test_every_worker_picks_up_a_promoted_model_within_2_s(live_server):
     server = live_server(workers=2)
     store = ArtifactStore(Paths.from_settings(server.settings))
     live = store.load()
-    with httpx.Client(base_url=server.url, timeout=10) as c:
+    with httpx.Client(base_url=server.url, timeout=10, headers=server.auth) as c:
         assert {c.get("/ready").json()["model_version"] for _ in range(10)} == {"v0001"}
         new = store.publish(live.model, live.metadata)
         time.sleep(2.0)
@@ -93,7 +93,7 @@ def test_a_retrain_killed_mid_way_leaves_the_previous_model_serving(make_setting
     store = ArtifactStore(paths)
     assert store.current_name() == "v0001" and store.versions() == ["v0001"]
     server = live_server()
-    with httpx.Client(base_url=server.url, timeout=30) as c:
+    with httpx.Client(base_url=server.url, timeout=30, headers=server.auth) as c:
         assert c.get("/ready").json()["model_version"] == "v0001"
         r = c.post("/predict", files={"file": ("a.mp4", clip_bytes(videos))})
         assert r.status_code == 200

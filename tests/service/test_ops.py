@@ -71,13 +71,16 @@ def test_metrics_expose_requests_stages_predictions_and_model(client, videos):
         assert series in text, series
 
 
-def test_api_key_guards_writes_and_enables_admin(client_for, videos):
+NO_KEY = {"Authorization": ""}
+
+
+def test_api_key_guards_writes_and_admin(client_for, videos):
     client = client_for(api_key="s3cret")
-    pid = client.post("/predict", files={"file": ("a.mp4", clip_bytes(videos))}).json()["prediction_id"]
-    body = {"prediction_id": pid, "target": "walk"}
-    assert client.post("/feedback", json=body).status_code == 401
+    pid = client.post("/predict", files={"file": ("a.mp4", clip_bytes(videos))}, headers=NO_KEY).json()
+    body = {"prediction_id": pid["prediction_id"], "target": "walk"}
+    assert client.post("/feedback", json=body, headers=NO_KEY).status_code == 401
     assert client.post("/feedback", json=body, headers={"Authorization": "Bearer nope"}).status_code == 403
-    assert client.get("/model").status_code == 401
+    assert client.get("/model", headers=NO_KEY).status_code == 401
     ok = {"Authorization": "Bearer s3cret"}
     assert client.post("/feedback", json=body, headers=ok).status_code == 200
     assert client.get("/model", headers=ok).status_code == 200
@@ -86,18 +89,27 @@ def test_api_key_guards_writes_and_enables_admin(client_for, videos):
     assert r.status_code == 404 and "no version before" in r.json()["detail"]
 
 
-def test_a_blank_key_in_the_environment_leaves_the_api_open(client_for, videos, monkeypatch):
-    # What Compose passes when .env leaves CLIPWATCH_API_KEY empty.
+def test_a_blank_key_in_the_environment_means_the_generated_one(client_for, videos, monkeypatch):
+    # What Compose passes when .env leaves CLIPWATCH_API_KEY empty: `init` has generated one.
     monkeypatch.setenv("CLIPWATCH_API_KEY", " ")
     client = client_for()
+    settings = client.app.state.service.settings
+    assert settings.api_key.get_secret_value() == (settings.secrets_path / "api_key").read_text().strip()
     pid = client.post("/predict", files={"file": ("a.mp4", clip_bytes(videos))}).json()["prediction_id"]
+    assert client.post("/feedback", json={"prediction_id": pid, "target": "walk"}, headers=NO_KEY).status_code == 401
     assert client.post("/feedback", json={"prediction_id": pid, "target": "walk"}).status_code == 200
-    assert client.get("/model").status_code == 200
 
 
-def test_admin_is_disabled_without_a_key(client):
-    r = client.post("/model/rollback")
-    assert r.status_code == 403 and "CLIPWATCH_API_KEY" in r.json()["detail"]
+def test_without_any_key_writes_and_admin_are_closed_not_open(client_for, videos, tmp_path):
+    client = client_for(secrets_dir=tmp_path / "no-secrets")
+    assert client.app.state.service.settings.api_key is None
+    pid = client.post("/predict", files={"file": ("a.mp4", clip_bytes(videos))}).json()["prediction_id"]
+    for r in (
+        client.post("/feedback", json={"prediction_id": pid, "target": "walk"}),
+        client.post("/model/rollback"),
+        client.get("/model"),
+    ):
+        assert r.status_code == 403 and "no API key is configured" in r.json()["detail"]
 
 
 def test_rollback_switches_the_live_model(client_for, videos):

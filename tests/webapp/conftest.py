@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 import pytest
 
@@ -12,6 +13,8 @@ from clipwatch.settings import PROJECT_ROOT
 API = "http://api.test"
 WEBAPP = PROJECT_ROOT / "webapp"
 os.environ["API_URL"] = API  # read once by the app's cached settings
+# No generated secrets from a local `make run` leak in: each test says whether there is a password.
+os.environ["CLIPWATCH_SECRETS_DIR"] = tempfile.mkdtemp(prefix="clipwatch-webapp-secrets-")
 sys.path.insert(0, str(WEBAPP))  # pages import `common`, as under `streamlit run`
 
 CLASSES = ["clap", "jump", "run", "squat", "walk", "wave"]
@@ -62,8 +65,28 @@ def model_info(history=None, version="v0001", allow_new=False) -> dict:
 
 
 @pytest.fixture
+def exposed(monkeypatch):
+    """The app as Compose runs it: listening beyond localhost. address(None) undoes it."""
+    import streamlit as st
+    from streamlit import config
+
+    def set_address(address: str | None = "0.0.0.0") -> None:
+        config.set_option("server.address", address)
+
+    st.cache_resource.clear()  # the sign-in throttle is process-wide
+    monkeypatch.delenv("CLIPWATCH_WEBAPP_PASSWORD", raising=False)
+    set_address()
+    yield set_address
+    set_address("127.0.0.1")
+
+
+@pytest.fixture
 def page():
+    from streamlit import config
     from streamlit.testing.v1 import AppTest
+
+    # `make run`'s web app: on localhost, where its one user may send feedback without signing in.
+    config.set_option("server.address", "127.0.0.1")
 
     def load(name: str) -> AppTest:
         at = AppTest.from_file(str(WEBAPP / "views" / f"{name}.py"), default_timeout=60)

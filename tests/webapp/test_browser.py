@@ -1,6 +1,5 @@
 """End to end in a real browser: the real serving API and web app on loopback, headless Chromium."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,8 @@ def webapp(live_server, tmp_path):
     pytest.importorskip("playwright")
     api = live_server()
     port = free_port()
-    env = {**os.environ, "API_URL": api.url, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    # The API's environment: the web app reads the same generated key from the same secrets folder.
+    env = {**api.env, "API_URL": api.url, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     url = f"http://127.0.0.1:{port}"
     proc = start(webapp_cmd(port), f"{url}/_stcore/health", log=tmp_path / "streamlit.log", env=env)
     yield url, api

@@ -4,6 +4,7 @@ import time
 
 import pandas as pd
 import streamlit as st
+from auth import signed_in
 from common import ApiError, ClipError, api, clip_preview, digest, embedding_spec, sampled_frames
 
 st.title("Classify a clip")
@@ -74,6 +75,9 @@ st.caption(
 )
 
 st.subheader("Was it right?")
+if not signed_in():
+    st.info("Sign in (in the sidebar) to send feedback: it becomes training data.")
+    st.stop()
 classes = sorted(pred["probabilities"])
 try:
     allow_new = api().model().get("allow_new_classes", False)

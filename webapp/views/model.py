@@ -2,9 +2,11 @@
 
 import pandas as pd
 import streamlit as st
+from auth import require_sign_in
 from common import model_info, settings
 
 st.title("Model")
+require_sign_in("see the model, its history and its metrics")
 info = model_info()
 if info is None:
     st.stop()

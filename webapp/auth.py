@@ -1,0 +1,124 @@
+"""Who may write through the web app.
+
+The app holds the API key, so whoever can send feedback through it writes to prod_data.csv and
+triggers retrains. Anyone may classify; feedback and the Model page need a signed-in visitor:
+
+- with OIDC configured (an `[auth]` section in .streamlit/secrets.toml), Streamlit's `st.login`;
+- else with a password (CLIPWATCH_WEBAPP_PASSWORD, or the one `clipwatch bootstrap` generated into
+  the secrets folder), a sign-in form in the sidebar;
+and none of it when the app listens on localhost only, where its one user is the machine's
+(`make run`), unless CLIPWATCH_WEBAPP_SIGN_IN=always (a reverse proxy on the same machine makes a
+localhost app reachable from elsewhere). An app reachable beyond localhost with neither OIDC nor a
+password has no writers at all, and says how to add one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+
+import streamlit as st
+
+from clipwatch.settings import Settings
+
+LOCAL_ADDRESSES = {"127.0.0.1", "localhost", "::1"}
+MAX_FAILURES, WINDOW_S = 5, 60.0  # wrong passwords, across every session, before sign-in pauses
+
+
+def local_only() -> bool:
+    if Settings().webapp_sign_in == "always":
+        return False
+    return (st.get_option("server.address") or "") in LOCAL_ADDRESSES
+
+
+def oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets.toml at all
+        return False
+
+
+def password() -> str | None:
+    # Read on each run, not cached: a password set or rotated applies without a restart.
+    secret = Settings().webapp_password
+    return secret.get_secret_value() if secret else None
+
+
+@st.cache_resource
+def _failures() -> tuple[list[float], threading.Lock]:
+    return [], threading.Lock()
+
+
+def _throttled() -> float:
+    """Seconds until another attempt is allowed (0: now)."""
+    times, lock = _failures()
+    with lock:
+        now = time.time()
+        times[:] = [t for t in times if now - t < WINDOW_S]
+        return WINDOW_S - (now - times[0]) if len(times) >= MAX_FAILURES else 0.0
+
+
+def _failed() -> None:
+    times, lock = _failures()
+    with lock:
+        times.append(time.time())
+
+
+def signed_in() -> bool:
+    if local_only():
+        return True
+    if oidc_configured():
+        return bool(getattr(st.user, "is_logged_in", False))
+    if password() is not None:
+        return bool(st.session_state.get("signed_in"))
+    return local_only()
+
+
+def sidebar() -> None:
+    """The sign-in box, on every page."""
+    with st.sidebar:
+        if local_only():
+            st.caption("Local use: feedback is open to this machine only.")
+            return
+        if oidc_configured():
+            if signed_in():
+                st.caption(f"Signed in as {getattr(st.user, 'email', None) or getattr(st.user, 'name', 'you')}.")
+                st.button("Log out", on_click=st.logout)
+            else:
+                st.button("Log in", on_click=st.login)
+            return
+        expected = password()
+        if expected is not None:
+            if signed_in():
+                st.caption("Signed in: feedback is on.")
+                if st.button("Sign out"):
+                    st.session_state.signed_in = False
+                    st.rerun()
+                return
+            with st.form("sign_in"):
+                given = st.text_input("Password", type="password")
+                submitted = st.form_submit_button("Sign in")
+            if submitted:
+                wait = _throttled()
+                if wait:
+                    st.error(f"Too many wrong passwords; try again in {wait:.0f} s.")
+                elif hmac.compare_digest(given.encode(), expected.encode()):
+                    st.session_state.signed_in = True
+                    st.rerun()
+                else:
+                    _failed()
+                    st.error("Wrong password.")
+            return
+        st.warning(
+            "Feedback is off: this web app is reachable beyond localhost and has no password. "
+            "Set CLIPWATCH_WEBAPP_PASSWORD (or run `clipwatch bootstrap`, which generates one), "
+            "or configure OIDC sign-in."
+        )
+
+
+def require_sign_in(what: str) -> None:
+    """Stop the page here for a visitor who is not signed in."""
+    if not signed_in():
+        st.info(f"Sign in (in the sidebar) to {what}.")
+        st.stop()
