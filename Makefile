@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install artifacts run test test-fast bench soak fuzz audit lint compose-test k8s-check demo-video clean-artifacts
+.PHONY: help install artifacts run test test-fast bench soak fuzz abuse audit lint compose-test k8s-check demo-video clean-artifacts
 
 help:
 	@echo "make run    install, build missing artifacts, start the services, print URLs"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench  benchmarks (table + benchmarks/results/*.json)"
 	@echo "make soak   10 minutes of mixed load on a live server: failures, memory, descriptors, p95"
 	@echo "make fuzz   schema fuzzing (300 requests per endpoint) and the hostile-file corpus"
+	@echo "make abuse  every attack in docs/security.md on a live server: status, RSS growth, CPU"
 	@echo "make audit  pip-audit over each image's requirements (needs pypi.org or OSV)"
 	@echo "make lint   ruff"
 	@echo "make compose-test  build every image, run the Compose stacks for real, tear down"
@@ -54,6 +55,10 @@ soak: artifacts
 
 fuzz: artifacts
 	$(BIN)/python -m tests.reliability.fuzz --examples $(or $(EXAMPLES),300)
+
+# Attacks on a live server on loopback; figures to benchmarks/results/abuse.json (REPO=DIR: another checkout).
+abuse: artifacts
+	$(BIN)/python -m tests.reliability.abuse $(if $(REPO),--repo $(REPO) --out benchmarks/results/abuse-before.json)
 
 audit: install
 	$(BIN)/python scripts/audit.py

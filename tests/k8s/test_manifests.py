@@ -159,3 +159,46 @@ def test_the_cluster_never_runs_without_a_key(objects):
     assert {"secretRef": {"name": "clipwatch-secrets"}} in job["envFrom"]
     secret = by_kind(objects, "Secret")["clipwatch-secrets"]
     assert {"CLIPWATCH_API_KEY", "CLIPWATCH_WEBAPP_PASSWORD"} <= set(secret["stringData"])
+
+
+def _pod_specs(objects):
+    for kind in ("Deployment", "Job"):
+        for name, obj in by_kind(objects, kind).items():
+            yield name, obj["spec"]["template"]["spec"]
+    for name, obj in by_kind(objects, "CronJob").items():
+        yield name, obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def test_every_container_is_locked_down(objects):
+    for name, pod in _pod_specs(objects):
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        scratch = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
+        for c in pod["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, (name, c["name"])
+            assert sc["capabilities"]["drop"] == ["ALL"], (name, c["name"])
+            # A read-only root needs somewhere bounded to write: /tmp and HOME on emptyDirs with a size limit.
+            mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+            assert mounts.get("/tmp") in scratch and mounts.get("/home/app") in scratch, (name, c["name"])
+        for v in pod.get("volumes", []):
+            if "emptyDir" in v:
+                assert v["emptyDir"].get("sizeLimit"), (name, v["name"])
+
+
+def test_no_image_is_tagged_latest(objects):
+    for name, pod in _pod_specs(objects):
+        for c in pod["containers"]:
+            assert ":" in c["image"] and not c["image"].endswith(":latest"), (name, c["image"])
+
+
+def test_only_the_web_app_reaches_the_api_and_only_prometheus_scrapes(objects):
+    policies = by_kind(objects, "NetworkPolicy")
+    deny = policies["default-deny-ingress"]["spec"]
+    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress"] and "ingress" not in deny
+    api = policies["serving-api-from-webapp-and-prometheus"]["spec"]
+    sources = api["ingress"][0]["from"]
+    assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "webapp"}}} in sources
+    assert all(s["podSelector"]["matchLabels"]["app.kubernetes.io/name"] in {"webapp", "prometheus"} for s in sources)
+    gauges = policies["report-gauges-from-prometheus"]["spec"]["ingress"][0]
+    assert gauges["ports"] == [{"port": 8083, "protocol": "TCP"}]

@@ -1,0 +1,38 @@
+"""The Compose files' secure defaults, read from the files themselves (make compose-test runs them)."""
+
+from __future__ import annotations
+
+import yaml
+
+from clipwatch.settings import PROJECT_ROOT
+
+PUBLIC = {"serving-api", "webapp"}
+
+
+def load(name: str = "docker-compose.yml") -> dict:
+    return yaml.safe_load((PROJECT_ROOT / name).read_text())["services"]
+
+
+def test_only_the_api_and_the_web_app_listen_beyond_the_host():
+    for file in ("docker-compose.yml", "reporting/docker-compose.yml"):
+        for name, svc in load(file).items():
+            for port in svc.get("ports", []):
+                assert name in PUBLIC or str(port).startswith("127.0.0.1:"), (file, name, port)
+
+
+def test_long_running_services_are_locked_down():
+    services = load()
+    for name in ("serving-api", "webapp", "reporting"):
+        svc = services[name]
+        assert svc["read_only"] is True and svc["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in svc["security_opt"], name
+        assert any(t.startswith("/tmp:size=") for t in svc["tmpfs"]), name
+
+
+def test_no_default_password_and_secrets_come_from_init():
+    services = load()
+    grafana = services["grafana"]["environment"]
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in grafana and grafana["GF_SECURITY_ADMIN_PASSWORD__FILE"]
+    assert "change-me" not in (PROJECT_ROOT / "docker-compose.yml").read_text()
+    assert services["webapp"]["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    assert "./artifacts/secrets:/artifacts/secrets:ro" in services["webapp"]["volumes"]
