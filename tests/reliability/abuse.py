@@ -208,8 +208,8 @@ def dense_clip(path: Path, seconds: int, fps: int = 1000, size: tuple[int, int] 
     tmp = path.with_suffix(".partial.mp4")
     rng = np.random.default_rng(0)
     # Coarse blocks: cheap to compress (like the 116 MB minute), yet every frame must be decoded.
-    coarse = rng.integers(0, 255, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
-    base = np.kron(coarse, np.ones((8, 8, 1), dtype=np.uint8))
+    coarse = rng.integers(0, 255, (size[1] // 16, size[0] // 16, 3), dtype=np.uint8)
+    base = np.kron(coarse, np.ones((16, 16, 1), dtype=np.uint8))
     with av.open(str(tmp), "w") as c:
         s = c.add_stream("libx264", rate=fps, options={"g": "1000000", "keyint_min": "1000000", "sc_threshold": "0"})
         s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
