@@ -183,7 +183,14 @@ def closed_by_default(repo: Path) -> str:
     modes = {
         n: oct((repo / "artifacts" / "secrets" / n).stat().st_mode & 0o777) for n in ("api_key", "webapp_password")
     }
-    return f"/feedback without the key: 401; reporting bound to 127.0.0.1; generated secrets {modes}"
+    api = containers("clipwatch", "serving-api")[0]
+    read_only = run([ENGINE, "inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}", api]).strip()
+    if read_only != "true":
+        raise CheckFailed(f"serving-api's root filesystem is writable ({read_only})")
+    return (
+        f"/feedback without the key: 401; reporting bound to 127.0.0.1; generated secrets {modes}; "
+        "serving-api's root filesystem read-only"
+    )
 
 
 def predict_and_feedback(repo: Path) -> str:
@@ -229,7 +236,7 @@ def browser_feedback(repo: Path) -> str:
         try:
             page.goto("http://127.0.0.1:8081", wait_until="networkidle")
             # Published beyond localhost, the web app takes feedback only from a signed-in visitor.
-            page.get_by_label("Password").fill(secret(repo, "webapp_password"))
+            page.locator("input[type=password]").fill(secret(repo, "webapp_password"))
             page.get_by_role("button", name="Sign in", exact=True).click()
             page.get_by_text("Signed in: feedback is on.").wait_for(timeout=30_000)
             page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
