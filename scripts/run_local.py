@@ -1,11 +1,14 @@
 """Start the services locally, wait until they answer, print their URLs, stop them on Ctrl-C.
 
 Used by `make run` after the artifacts are built. HOST (default 127.0.0.1) is the address they listen on.
+Ctrl-C, SIGTERM and SIGHUP stop every service; so does one of them dying (then the exit code is 1).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,31 +43,54 @@ def services(host: str, workspace: Path) -> dict[str, tuple[list[str], str, list
     }
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGHUP: how a process manager or a closing terminal asks us to stop."""
+
+
+def _stop_on_signal(signum, _frame) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+def supervise(table: dict[str, tuple[list[str], str, list[str]]], log_dir: Path) -> int:
+    """Start every service, wait until it answers, print the URLs, and keep them running together.
+
+    Stops them all on Ctrl-C, SIGTERM or SIGHUP (exit 0), or as soon as one of them dies (exit 1, naming
+    it): a half-running stack is worse than none."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop_on_signal)
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for name, (cmd, ready, _) in table.items():
+            procs[name] = start(cmd, ready, log=log_dir / f"{name.replace(' ', '-')}.log", cwd=ROOT, timeout=120)
+        print("\nclipwatch is running:")
+        for name, (_, _, urls) in table.items():
+            print(f"  {name:<20} {'  '.join(urls)}")
+        print(f"logs in {log_dir}; Ctrl-C (or SIGTERM) stops everything.\n", flush=True)
+        while True:
+            dead = [name for name, p in procs.items() if p.poll() is not None]
+            if dead:
+                codes = ", ".join(f"{n} (exit {procs[n].returncode})" for n in dead)
+                print(f"stopping everything: {codes} died; see {log_dir}", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+    except NotReady as exc:
+        print(f"{str(exc).splitlines()[0]}; see {log_dir}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Stopped):
+        return 0
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # a second signal must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        for p in procs.values():
+            stop(p, timeout=10)
+
+
 def main() -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     run_reports()  # the seed's shape: build the project first, then start the UI
     table = services(os.environ.get("HOST", "127.0.0.1"), Paths.from_settings().workspace)
-    log_dir = ROOT / "build" / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    procs = []
-    try:
-        for name, (cmd, ready, _) in table.items():
-            procs.append(start(cmd, ready, log=log_dir / f"{name.replace(' ', '-')}.log", cwd=ROOT, timeout=120))
-        print("\nclipwatch is running:")
-        for name, (_, _, urls) in table.items():
-            print(f"  {name:<20} {'  '.join(urls)}")
-        print(f"logs in {log_dir}; Ctrl-C stops everything.\n", flush=True)
-        while all(p.poll() is None for p in procs):
-            time.sleep(1)
-        return 1
-    except NotReady as exc:
-        print(f"{str(exc).splitlines()[0]}; see {log_dir}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        for p in procs:
-            stop(p, timeout=10)
+    return supervise(table, ROOT / "build" / "logs")
 
 
 if __name__ == "__main__":
