@@ -48,6 +48,7 @@ bench: artifacts
 	$(BIN)/python benchmarks/accuracy_cost.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/retrain_modes.py
+	$(BIN)/python benchmarks/default_cost.py
 
 # Long reliability runs; figures go to benchmarks/results/{soak,fuzz}.json (fast versions run in make test).
 soak: artifacts

@@ -29,12 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REAL_CLIPS, int8_backbone, print_targets, table, write_results
 
 from clipwatch.backbone import Backbone
+from clipwatch.classifiers import make_forest
 from clipwatch.dataset import discover, embed_many
 from clipwatch.embedding import ClipEmbedder
 from clipwatch.evaluate import cross_validate
 from clipwatch.paths import Paths
 from clipwatch.settings import get_settings
-from clipwatch.train import make_forest
 
 COSINE_FLOOR = 0.99
 F1_DROP_POINTS = 1.0

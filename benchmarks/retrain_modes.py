@@ -46,7 +46,9 @@ def main(per_class: int = 16) -> None:
     for mode in ("scratch", "warm_start"):
         s = private_copy(tmp / mode, base, retrain_mode=mode, promotion_policy="always")
         paths = Paths.from_settings(s)
-        FeedbackStore(paths.prod_data, embedder.dim).append([FeedbackRow(vecs[p], labels[p], "") for p in feed])
+        FeedbackStore(paths.prod_data, embedder.dim, embedder.contract()).append(
+            [FeedbackRow(vecs[p], labels[p], "") for p in feed]
+        )
         store = ArtifactStore(paths)
         champion = store.load()
         t = time.perf_counter()

@@ -195,31 +195,12 @@ def check_libraries(metadata: dict) -> None:
         )
 
 
-def check_compatible(
-    metadata: dict,
-    *,
-    backbone_sha256: str,
-    embedding_dim: int,
-    num_frames: int,
-    input_size: int,
-    sampling: str,
-) -> None:
-    """Refuse a model trained on embeddings the loaded backbone and settings would not produce."""
-    problems = []
-    expected = metadata.get("backbone", {}).get("sha256")
-    if expected != backbone_sha256:
-        problems.append(f"backbone sha256 {backbone_sha256[:12]} != {str(expected)[:12]} the model was trained with")
-    if metadata.get("embedding_dim") != embedding_dim:
-        problems.append(f"embedding dim {embedding_dim} != {metadata.get('embedding_dim')}")
-    if metadata.get("num_frames") != num_frames:
-        problems.append(f"K={num_frames} frames != K={metadata.get('num_frames')} used in training")
-    if metadata.get("input_size") != input_size:
-        problems.append(f"input size {input_size} != {metadata.get('input_size')}")
-    if metadata.get("sampling", "segment-centres") != sampling:
-        problems.append(f"{sampling} sampling != {metadata.get('sampling')} sampling used in training")
+def check_compatible(metadata: dict, contract: dict) -> None:
+    """Refuse a model trained on embeddings the running embedder (its ClipEmbedder.contract()) would not produce."""
+    from clipwatch.contract import REBUILD, from_metadata, mismatches
+
+    problems = mismatches(from_metadata(metadata), contract)
     if problems:
         raise ArtifactError(
-            f"model {metadata.get('version', '?')} does not match this embedder: "
-            + "; ".join(problems)
-            + " (rebuild ref_data.csv and retrain)"
+            f"model {metadata.get('version', '?')} does not match this embedder: {'; '.join(problems)}: {REBUILD}"
         )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from clipwatch.artifacts import ArtifactStore
+from clipwatch.artifacts import ArtifactStore, check_compatible
+from clipwatch.contract import check_table
 from clipwatch.paths import Paths
 from clipwatch.secrets import ensure_secrets
 from clipwatch.settings import Settings, get_settings
@@ -43,19 +45,25 @@ def ensure_all(
         clips = generate_dataset(paths.videos, per_class=per_class, seed=s.seed)
         echo(f"dataset: rendered {len(clips)} clips into {paths.videos}")
 
+    from clipwatch.embedding import ClipEmbedder
+
+    embedder = ClipEmbedder.from_settings(s)
     built_ref = False
     if paths.ref_data.is_file():
+        # Built under other settings (K, pooling, ...): say so and stop, rather than serve a silent mix.
+        check_table(paths.ref_data, embedder.contract(), _width(paths.ref_data))
         echo(f"reference: {paths.ref_data} exists")
     else:
         from clipwatch.dataset import build_reference
-        from clipwatch.embedding import ClipEmbedder
 
-        report = build_reference(ClipEmbedder.from_settings(s), paths.videos, paths.ref_data)
+        report = build_reference(embedder, paths.videos, paths.ref_data)
         built_ref = True
         echo(f"reference: {report.rows} rows in {paths.ref_data} ({len(report.skipped)} clips skipped)")
 
-    if store.current_name() and not built_ref:
-        echo(f"model: {store.current_name()} is current")
+    current = store.current_name()
+    if current and not built_ref:
+        check_compatible({**store.metadata(current), "version": current}, embedder.contract())
+        echo(f"model: {current} is current")
     else:
         from clipwatch.train import train
 
@@ -65,3 +73,8 @@ def ensure_all(
             f"model: trained {version}, CV macro F1 {meta['metrics']['macro_f1']:.3f}"
             + (f", guard set macro F1 {guard['macro_f1']:.3f}" if guard else "")
         )
+
+
+def _width(csv_path: Path) -> int:
+    with open(csv_path) as fh:
+        return sum(1 for c in fh.readline().split(",") if c.startswith("emb_"))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clipwatch.contract import write_sidecar
 from clipwatch.embedding import ClipEmbedder
 from clipwatch.errors import DatasetError
 from clipwatch.paths import VIDEO_EXTENSIONS
@@ -144,6 +145,8 @@ def build_reference(
         tmp.unlink()
         raise DatasetError(f"{videos}: none of the {len(labels)} clips could be decoded")
     os.replace(tmp, out)
+    # After the table: a crash between the two leaves a record that no longer matches, which is refused.
+    write_sidecar(out, embedder.contract(), videos=str(videos), rows=sum(counts.values()))
     return BuildReport(sum(counts.values()), skipped, dict(counts), ds.small_classes)
 
 

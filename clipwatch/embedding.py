@@ -13,6 +13,7 @@ import numpy as np
 from clipwatch.backbone import Backbone
 from clipwatch.batching import FrameBatcher
 from clipwatch.paths import Paths
+from clipwatch.pooling import pool, pooled_dim
 from clipwatch.preprocess import to_input
 from clipwatch.sampling import sample_clip
 from clipwatch.settings import Settings, get_settings
@@ -26,10 +27,11 @@ class ClipEmbedding:
     sampled_frames: int
     cnn_frames: int  # the distinct ones among them, which the CNN ran on
     timings_ms: dict[str, float] = field(default_factory=dict)
+    frame_vectors: np.ndarray | None = None  # (K, d) in time order, repeats included; what `vector` pools
 
 
 class ClipEmbedder:
-    """Samples K frames, runs the backbone on them and mean-pools the vectors."""
+    """Samples K frames, runs the backbone on them and pools the K vectors (clipwatch.pooling)."""
 
     def __init__(self, backbone: Backbone, settings: Settings | None = None):
         s = settings or get_settings()
@@ -57,8 +59,28 @@ class ClipEmbedder:
         return self.settings.sampling
 
     @property
-    def dim(self) -> int:
+    def pooling(self) -> str:
+        return self.settings.pooling
+
+    @property
+    def frame_dim(self) -> int:
         return self.backbone.dim
+
+    @property
+    def dim(self) -> int:
+        """Length of a clip vector: the columns of ref_data.csv and prod_data.csv."""
+        return pooled_dim(self.backbone.dim, self.pooling)
+
+    def contract(self) -> dict:
+        """What a clip vector depends on. ref_data.csv and every model record it; a mismatch is refused."""
+        return {
+            "backbone_sha256": self.backbone.sha256,
+            "num_frames": self.k,
+            "input_size": self.size,
+            "sampling": self.sampling,
+            "pooling": self.pooling,
+            "embedding_dim": self.dim,
+        }
 
     def frames(self, path: str | Path, cancel: threading.Event | None = None) -> tuple[np.ndarray, VideoInfo]:
         return sample_clip(path, self.settings, cancel)
@@ -72,14 +94,15 @@ class ClipEmbedder:
             distinct, which = distinct_frames(frames)
             x = to_input(distinct)
             t1 = time.perf_counter()
-            vector = self.pool((batcher or self.backbone.embed_inputs)(x)[which])
+            # Back to K vectors in time order: pooling sees each repeat where it happened.
+            per_frame = (batcher or self.backbone.embed_inputs)(x)[which]
+            vector = self.pool(per_frame)
             t2 = time.perf_counter()
         timings = {"decode": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3}
-        return ClipEmbedding(vector, info, len(frames), len(distinct), timings)
+        return ClipEmbedding(vector, info, len(frames), len(distinct), timings, per_frame)
 
-    @staticmethod
-    def pool(frame_vectors: np.ndarray) -> np.ndarray:
-        return frame_vectors.mean(axis=0, dtype=np.float32)
+    def pool(self, frame_vectors: np.ndarray) -> np.ndarray:
+        return pool(frame_vectors, self.pooling)
 
 
 def distinct_frames(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

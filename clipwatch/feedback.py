@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from clipwatch.contract import check_table, write_sidecar
 from clipwatch.dataset import PREDICTION, TARGET, embedding_columns, format_vector, safe_cell
-from clipwatch.errors import NO_SPACE, ClipwatchError
+from clipwatch.errors import NO_SPACE, ClipwatchError, DatasetError
 from clipwatch.locking import exclusive
 from clipwatch.paths import lock_for
 
@@ -31,6 +32,10 @@ QUOTE_OR_NEWLINE = re.compile(rb'["\n]')
 
 class StorageFullError(ClipwatchError):
     """The data volume has no room: nothing was written."""
+
+
+class StoreMismatchError(ClipwatchError):
+    """prod_data.csv holds vectors of another embedding (width or contract): appending would mix them."""
 
 
 @dataclass
@@ -50,9 +55,13 @@ class AppendResult:
 
 
 class FeedbackStore:
-    def __init__(self, path: str | Path, dim: int):
+    def __init__(self, path: str | Path, dim: int, contract: dict | None = None):
         self.path = Path(path)
         self.dim = dim
+        # The embedding contract (clipwatch.contract) the rows are built under: recorded beside a new file,
+        # checked against an existing one's record before the first append.
+        self.contract = contract
+        self._checked: tuple[int, int] | None = None  # (device, inode) of the file found compatible
         self.lock_path = lock_for(self.path)
         self.columns = [*embedding_columns(dim), TARGET, PREDICTION, *META_COLUMNS]
         self._count_cache: tuple[int, int] | None = None  # (file size, data rows)
@@ -74,6 +83,11 @@ class FeedbackStore:
             self._repair_tail()
             before = self._count_rows()
             header = "" if self.path.exists() and self.path.stat().st_size else self._header()
+            if header:
+                if self.contract is not None:
+                    write_sidecar(self.path, self.contract)
+            else:
+                self._check_existing()
             data = (header + payload).encode()
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             size_before = os.fstat(fd).st_size
@@ -94,6 +108,26 @@ class FeedbackStore:
             after = before + len(rows)
             self._count_cache = (self.path.stat().st_size, after)
             return AppendResult(before, after)
+
+    def _check_existing(self) -> None:
+        """Refuse to append to a file of other vectors: a row of another width would corrupt it for every reader."""
+        st = self.path.stat()
+        if self._checked == (st.st_dev, st.st_ino):
+            return
+        with open(self.path, newline="") as fh:
+            header = next(csv.reader(fh), [])
+        width = sum(1 for c in header if c.startswith("emb_"))
+        try:
+            if width != self.dim:
+                raise DatasetError(f"{self.path}: {width} embedding columns, this install's vectors have {self.dim}")
+            if self.contract is not None:
+                check_table(self.path, self.contract, width)
+        except DatasetError as exc:
+            raise StoreMismatchError(
+                f"{exc}. Feedback was not stored: move {self.path.name} aside (its rows were built under the "
+                "old embedding) and give feedback again"
+            ) from exc
+        self._checked = (st.st_dev, st.st_ino)
 
     def _header(self) -> str:
         return ",".join(self.columns) + "\n"

@@ -70,6 +70,16 @@ class Paths:
         return self.data_dir / "prod_data.csv"
 
     @property
+    def evaluate_cache(self) -> Path:
+        """Frame vectors `clipwatch evaluate` computed, by file hash and settings: delete it at will."""
+        return self.data_dir / ".cache" / "evaluate"
+
+    @property
+    def evaluations(self) -> Path:
+        """Where `clipwatch evaluate` writes its JSON and confusion matrix, a folder per dataset."""
+        return self.data_dir / "evaluations"
+
+    @property
     def prediction_cache(self) -> Path:
         """Recent predictions on the data volume, so feedback by id works from any worker or replica."""
         return self.data_dir / ".predictions"

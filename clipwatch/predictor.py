@@ -51,14 +51,7 @@ class Predictor:
     def __init__(self, embedder: ClipEmbedder, version: ModelVersion):
         if not hasattr(version.model, "predict_proba"):
             raise ArtifactError(f"model {version.name} holds a {type(version.model).__name__}, not a classifier")
-        check_compatible(
-            version.metadata,
-            backbone_sha256=embedder.backbone.sha256,
-            embedding_dim=embedder.dim,
-            num_frames=embedder.k,
-            input_size=embedder.size,
-            sampling=embedder.sampling,
-        )
+        check_compatible(version.metadata, embedder.contract())
         self.embedder = embedder
         self.version = version
         # One clip at a time: a pool of workers per predict_proba costs more than the trees.

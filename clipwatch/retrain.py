@@ -23,14 +23,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
+from sklearn.base import clone
 
-from clipwatch import guard
+from clipwatch import classifiers, guard
 from clipwatch.artifacts import ArtifactStore
+from clipwatch.contract import REBUILD, check_table, from_metadata, mismatches
 from clipwatch.dataset import read_embeddings
+from clipwatch.errors import DatasetError
 from clipwatch.evaluate import classification_metrics, compare, cross_fit, headline
 from clipwatch.paths import Paths
 from clipwatch.settings import Settings
-from clipwatch.train import build_metadata, make_forest, publish_model
+from clipwatch.train import build_metadata, publish_model
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +133,13 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     store = ArtifactStore(paths)
     champion = store.load()
     outcome.champion_version = champion.name
+    # The challenger embeds like the champion: settings that moved since need a rebuild, not a retrain.
+    contract = from_metadata(champion.metadata)
+    wanted = {"num_frames": s.num_frames, "input_size": s.input_size, "sampling": s.sampling, "pooling": s.pooling}
+    if problems := mismatches({k: contract[k] for k in wanted}, wanted):
+        raise DatasetError(f"the live model {champion.name}: {'; '.join(problems)}: {REBUILD}")
     X_ref, y_ref, _ = read_embeddings(paths.ref_data)
+    check_table(paths.ref_data, contract, X_ref.shape[1])
     g = guard.split(y_ref, s)
     X_guard, y_guard = X_ref[g.guard], y_ref[g.guard]
     X_ref, y_ref = X_ref[g.train], y_ref[g.train]
@@ -138,6 +147,7 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
         outcome.outcome, outcome.reason = "skipped", "no feedback rows yet"
         return
     X_prod, y_prod, _ = read_embeddings(paths.prod_data)
+    check_table(paths.prod_data, contract, X_prod.shape[1])
     if len(y_prod) < MIN_PROD_ROWS:
         outcome.outcome, outcome.reason = "skipped", f"only {len(y_prod)} feedback rows (need {MIN_PROD_ROWS})"
         return
@@ -164,8 +174,7 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     mode = modes[-1]  # the published challenger's
     outcome.extra["fit_seconds"] = round(fit_s, 3)
     if set(modes) != {s.retrain_mode}:
-        at_cap = getattr(champion.model, "n_estimators", 0) + s.warm_start_trees > s.max_trees
-        outcome.extra["warm_start_fallback"] = "tree cap (CLIPWATCH_MAX_TREES)" if at_cap else "class set changed"
+        outcome.extra["warm_start_fallback"] = _why_scratch(s, champion.model, y_all)
     outcome.holdout_rows, outcome.train_rows = len(new), len(y_all)
 
     y_new = y_prod[new]
@@ -206,7 +215,7 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
         "parent_version": champion.name,
         "fit_seconds": round(fit_s, 2),
     }
-    metadata = build_metadata(s, paths, classes, int(X_all.shape[1]), challenger, training, metrics)
+    metadata = build_metadata(s, paths, classes, contract, challenger, training, metrics)
     title = f"cross-fitted on {len(new)} new rows, macro F1 {metrics['macro_f1']:.3f}"
     outcome.new_version = publish_model(paths, challenger, metadata, title)
     outcome.outcome = "promoted"
@@ -225,7 +234,7 @@ def _guard_scores(s, outcome, champion, challenger, g, guard_rows, champion_rows
     if guard.trained_without(champion.metadata, g):
         baseline = champion.model
     else:
-        baseline = make_forest(s.n_estimators, s.seed, s.fit_jobs).fit(*champion_rows)
+        baseline = clone(champion.model).fit(*champion_rows)
         outcome.extra["guard_baseline"] = "a refit of the champion's rows without the guard set"
     champ, chal = compare(y_guard, baseline.predict(X_guard), challenger.predict(X_guard))
     outcome.champion_guard_f1 = round(champ["macro_f1"], 4)
@@ -235,15 +244,23 @@ def _guard_scores(s, outcome, champion, challenger, g, guard_rows, champion_rows
 
 def _fit_challenger(s: Settings, champion_model, X: np.ndarray, y: np.ndarray):
     """A challenger fitted on (X, y): from scratch, or the champion with more trees; and the mode used."""
-    grown = getattr(champion_model, "n_estimators", 0) + s.warm_start_trees
-    if s.retrain_mode == "warm_start" and list(champion_model.classes_) == sorted(set(y)) and grown <= s.max_trees:
+    if s.retrain_mode == "warm_start" and _why_scratch(s, champion_model, y) is None:
         model = copy.deepcopy(champion_model)
-        model.set_params(warm_start=True, n_estimators=grown, n_jobs=s.fit_jobs)
+        model.set_params(warm_start=True, n_estimators=model.n_estimators + s.warm_start_trees, n_jobs=s.fit_jobs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             model.fit(X, y)
         model.set_params(warm_start=False)
         return model, "warm_start"
-    # scratch; or warm_start with a changed class set (the champion's trees can't be extended), or a
-    # champion already at CLIPWATCH_MAX_TREES (growing it further would cost every prediction more)
-    return make_forest(s.n_estimators, s.seed, s.fit_jobs).fit(X, y), "scratch"
+    return classifiers.from_settings(s).fit(X, y), "scratch"
+
+
+def _why_scratch(s: Settings, champion_model, y: np.ndarray) -> str | None:
+    """Why warm_start can't extend the champion, or None when it can."""
+    if not classifiers.can_grow(champion_model) or s.classifier != "random-forest":
+        return f"{s.classifier} over a {classifiers.family(champion_model)} champion has no warm start"
+    if list(champion_model.classes_) != sorted(set(y)):
+        return "class set changed"  # the champion's trees can't be extended to a new class
+    if champion_model.n_estimators + s.warm_start_trees > s.max_trees:
+        return "tree cap (CLIPWATCH_MAX_TREES)"  # growing further would cost every prediction more
+    return None

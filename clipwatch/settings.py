@@ -14,10 +14,14 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clipwatch.pooling import Pooling
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # How K frames are picked from a clip (clipwatch.video explains both).
 Sampling = Literal["segment-centres", "keyframes"]
+# Model families (clipwatch.classifiers builds them; named here so reading settings needs no scikit-learn).
+Classifier = Literal["random-forest", "logistic-regression", "linear-svm"]
 
 
 class Settings(BaseSettings):
@@ -27,11 +31,15 @@ class Settings(BaseSettings):
     artifacts_dir: Path = PROJECT_ROOT / "artifacts"
 
     # Embedding contract: changing any of these invalidates ref_data.csv and the model.
-    num_frames: int = Field(8, ge=1, le=64, description="K frames sampled per clip")
+    # K, pooling and classifier defaults were chosen by `clipwatch evaluate` (README, "Choosing the embedding").
+    num_frames: int = Field(16, ge=1, le=64, description="K frames sampled per clip")
     input_size: int = Field(224, ge=32, le=1024)
     backbone_file: str = Field("backbone.onnx", description="file name under artifacts_dir")
     sampling: Sampling = Field(
         "segment-centres", description="segment-centres (exact) or keyframes (fast on long files, less accurate)"
+    )
+    pooling: Pooling = Field(
+        "mean+motion", description="how the K frame vectors become one clip vector (clipwatch.pooling)"
     )
 
     # ONNX Runtime threads; 0 lets the runtime pick (one per core).
@@ -149,7 +157,11 @@ class Settings(BaseSettings):
     )
 
     seed: int = 0
-    n_estimators: int = Field(300, ge=10)
+    classifier: Classifier = Field(
+        "logistic-regression", description="model family fitted on clip vectors (clipwatch.classifiers)"
+    )
+    n_estimators: int = Field(300, ge=10, description="random forest: trees")
+    logistic_c: float = Field(1.0, gt=0, description="logistic regression: inverse regularisation strength")
     cv_folds: int = Field(5, ge=2)
     train_jobs: int = Field(
         0, description="parallel jobs for fitting (0: every core but one, left to serving; -1: all cores)"

@@ -1,4 +1,4 @@
-"""Random forest on clip embeddings: cross-validated metrics (clipwatch.evaluate), a fit on all rows, a new version."""
+"""The classifier on clip embeddings (clipwatch.classifiers): cross-validated metrics, a fit on all rows, a version."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
 
 import clipwatch
-from clipwatch import guard
+from clipwatch import classifiers, guard
 from clipwatch.artifacts import ArtifactStore, library_versions
-from clipwatch.backbone import file_sha256
+from clipwatch.classifiers import describe
+from clipwatch.contract import check_table
 from clipwatch.dataset import read_embeddings
 from clipwatch.errors import DatasetError
 from clipwatch.evaluate import classification_metrics, cross_validate, headline
@@ -25,16 +25,6 @@ from clipwatch.preprocess import MEAN, STD
 from clipwatch.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-
-def make_forest(n_estimators: int, seed: int, n_jobs: int | None = None) -> RandomForestClassifier:
-    return RandomForestClassifier(
-        n_estimators=n_estimators,
-        class_weight="balanced",
-        max_features="sqrt",
-        random_state=seed,
-        n_jobs=n_jobs,
-    )
 
 
 @dataclass
@@ -46,11 +36,14 @@ class TrainingData:
     sha256: str
 
 
-def load_training_data(ref: Path, prod: Path | None) -> TrainingData:
+def load_training_data(ref: Path, prod: Path | None, contract: dict) -> TrainingData:
+    """ref (+ prod) rows, refused unless both were built under `contract` (clipwatch.contract)."""
     X, y, _ = read_embeddings(ref)
+    check_table(ref, contract, X.shape[1])
     rows_prod = 0
     if prod is not None and prod.is_file():
         Xp, yp, _ = read_embeddings(prod)
+        check_table(prod, contract, Xp.shape[1])
         if len(yp):
             if Xp.shape[1] != X.shape[1]:
                 raise DatasetError(f"{prod}: {Xp.shape[1]} embedding columns, {ref} has {X.shape[1]}")
@@ -84,26 +77,20 @@ def plot_confusion(cm: list[list[int]], classes: list[str], out: Path, title: st
 
 
 def build_metadata(
-    s: Settings, paths: Paths, classes: list[str], dim: int, model, training: dict, metrics: dict
+    s: Settings, paths: Paths, classes: list[str], contract: dict, model, training: dict, metrics: dict
 ) -> dict:
     """The artifact contract every model version carries (see docs/embedding.md, "Artifact contract")."""
     return {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "classes": classes,
-        "num_frames": s.num_frames,
-        "input_size": s.input_size,
+        "num_frames": contract["num_frames"],
+        "input_size": contract["input_size"],
         "normalisation": {"mean": list(MEAN), "std": list(STD), "scale": "rgb/255"},
-        "embedding_dim": dim,
-        "pooling": "mean",
-        "sampling": s.sampling,
-        "backbone": {"file": paths.backbone.name, "sha256": file_sha256(paths.backbone)},
-        "training": {
-            "model": type(model).__name__,
-            "n_estimators": int(model.n_estimators),
-            "class_weight": "balanced",
-            "seed": s.seed,
-            **training,
-        },
+        "embedding_dim": contract["embedding_dim"],
+        "pooling": contract["pooling"],
+        "sampling": contract["sampling"],
+        "backbone": {"file": paths.backbone.name, "sha256": contract["backbone_sha256"]},
+        "training": {**describe(model), "seed": s.seed, **training},
         "metrics": metrics,
         "versions": {"clipwatch": clipwatch.__version__, **library_versions()},
     }
@@ -131,7 +118,10 @@ def train(
     prod = (prod or paths.prod_data) if use_prod else None
     if not paths.backbone.is_file():
         raise DatasetError(f"{paths.backbone}: backbone missing; run `clipwatch export` first")
-    data = load_training_data(ref, prod)
+    from clipwatch.embedding import ClipEmbedder
+
+    contract = ClipEmbedder.from_settings(s).contract()
+    data = load_training_data(ref, prod, contract)
     classes = sorted(set(data.y))
     if len(classes) < 2:
         raise DatasetError(f"{ref}: need at least 2 classes, found {classes}")
@@ -141,10 +131,10 @@ def train(
     X, y = data.X[keep], data.y[keep]
 
     t0 = time.perf_counter()
-    forest = make_forest(s.n_estimators, s.seed, s.fit_jobs)
-    metrics = cross_validate(forest, X, y, classes, s.cv_folds, s.seed)
+    estimator = classifiers.from_settings(s)
+    metrics = cross_validate(estimator, X, y, classes, s.cv_folds, s.seed)
     cv_s = time.perf_counter() - t0
-    model = forest.fit(X, y)
+    model = estimator.fit(X, y)
     fit_s = time.perf_counter() - t0 - cv_s
     if len(g.guard):
         metrics["guard"] = headline(classification_metrics(data.y[g.guard], model.predict(data.X[g.guard]), classes))
@@ -158,7 +148,7 @@ def train(
         "cv_seconds": round(cv_s, 2),
         "fit_seconds": round(fit_s, 2),
     }
-    metadata = build_metadata(s, paths, classes, int(X.shape[1]), model, training, metrics)
+    metadata = build_metadata(s, paths, classes, contract, model, training, metrics)
     title = f"{metrics['cv_folds']}-fold CV, macro F1 {metrics['macro_f1']:.3f}"
     version = publish_model(paths, model, metadata, title)
     metadata["version"] = version

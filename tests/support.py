@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from clipwatch.contract import sidecar
 from clipwatch.errors import ArtifactError
 from clipwatch.paths import Paths
 from clipwatch.secrets import ensure_secrets
@@ -26,6 +27,8 @@ def private_copy(root: str | Path, source: Settings | None = None, **overrides) 
         shutil.copytree(src.artifacts_dir, copy.artifacts_dir)
         copy.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(src.ref_data, copy.ref_data)
+        if sidecar(src.ref_data).is_file():  # the embedding contract ref_data.csv was built under
+            shutil.copy(sidecar(src.ref_data), sidecar(copy.ref_data))
         # As `clipwatch bootstrap` leaves an install: an API key and a web app password of its own.
         ensure_secrets(copy.artifacts_dir / "secrets", env={})
     placed = {

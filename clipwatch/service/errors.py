@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from clipwatch.errors import ArtifactError, ClipwatchError
-from clipwatch.feedback import StorageFullError
+from clipwatch.feedback import StorageFullError, StoreMismatchError
 
 
 def problems(errors) -> str:
@@ -28,6 +28,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StorageFullError)
     async def storage_full(_: Request, exc: StorageFullError):
         return JSONResponse({"detail": str(exc)}, status_code=507)
+
+    @app.exception_handler(StoreMismatchError)
+    async def store_mismatch(_: Request, exc: StoreMismatchError):
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(ClipwatchError)
     async def clipwatch_error(_: Request, exc: ClipwatchError):

@@ -80,7 +80,7 @@ class Service:
     def _on_swap(self, predictor: Predictor) -> None:
         with suppress(ValueError):
             self.metrics.model_version.set(int(predictor.version.name.lstrip("v")))
-        self.feedback = FeedbackStore(self.paths.prod_data, predictor.embedder.dim)
+        self.feedback = FeedbackStore(self.paths.prod_data, predictor.embedder.dim, predictor.embedder.contract())
 
     def _on_retrain(self, outcome: RetrainOutcome) -> None:
         self.metrics.retrains.labels(outcome.outcome).inc()

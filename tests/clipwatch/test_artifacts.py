@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from clipwatch.artifacts import ArtifactStore, check_compatible
+from clipwatch.artifacts import ArtifactStore
 from clipwatch.errors import ArtifactError
 from clipwatch.paths import METADATA_FILE, Paths
 from tests.support import private_copy
@@ -45,18 +45,6 @@ def test_a_half_written_version_is_never_listed_or_promoted(store):
 def test_loading_without_a_model_says_what_to_run(store):
     with pytest.raises(ArtifactError, match="clipwatch train"):
         store.load()
-
-
-def test_model_trained_on_another_backbone_is_refused(trained, embedder):
-    _, meta = trained
-    ok = {"embedding_dim": 1280, "num_frames": 8, "input_size": 224, "sampling": "segment-centres"}
-    check_compatible(meta, backbone_sha256=embedder.backbone.sha256, **ok)
-    with pytest.raises(ArtifactError, match="backbone sha256"):
-        check_compatible(meta, backbone_sha256="0" * 64, **ok)
-    with pytest.raises(ArtifactError, match="K=16"):
-        check_compatible(meta, backbone_sha256=embedder.backbone.sha256, **{**ok, "num_frames": 16})
-    with pytest.raises(ArtifactError, match="keyframes sampling != segment-centres"):
-        check_compatible(meta, backbone_sha256=embedder.backbone.sha256, **{**ok, "sampling": "keyframes"})
 
 
 def test_a_private_copy_runs_on_its_own_files_and_leaves_the_users_alone(settings, trained, tmp_path):

@@ -45,8 +45,8 @@ def test_build_skips_bad_clips_with_a_count_and_reports_small_classes(embedder, 
     assert report.small_classes == {"lonely": 1}
     assert "lonely" in caplog.text
     X, y, df = read_embeddings(out)
-    assert list(df.columns) == [*embedding_columns(1280), "target"]
-    assert X.shape == (5, 1280) and sorted(set(y)) == ["clap", "lonely", "walk"]
+    assert list(df.columns) == [*embedding_columns(embedder.dim), "target"]
+    assert X.shape == (5, embedder.dim) and sorted(set(y)) == ["clap", "lonely", "walk"]
 
 
 def test_build_that_decodes_nothing_fails_and_leaves_no_csv(embedder, tmp_path):

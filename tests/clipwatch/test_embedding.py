@@ -5,18 +5,19 @@ import numpy as np
 from clipwatch.dataset import read_embeddings
 from clipwatch.embedding import distinct_frames
 from clipwatch.paths import Paths
+from clipwatch.pooling import pool, pooled_dim
 from clipwatch.predictor import Predictor
 from clipwatch.preprocess import to_input
 
 
-def test_embedding_is_k_frames_mean_pooled(embedder, videos):
+def test_embedding_is_k_frames_pooled_as_the_settings_say(embedder, videos):
     clip = next(videos.rglob("*.mp4"))
     result = embedder.embed(clip)
     frames, _ = embedder.frames(clip)
     per_frame = embedder.backbone.embed_inputs(to_input(frames))
-    assert result.vector.shape == (1280,) and result.vector.dtype == np.float32
-    assert result.sampled_frames == 8
-    np.testing.assert_array_equal(result.vector, per_frame.mean(axis=0, dtype=np.float32))
+    assert result.vector.shape == (pooled_dim(1280, embedder.pooling),) and result.vector.dtype == np.float32
+    assert result.sampled_frames == embedder.settings.num_frames == 16
+    np.testing.assert_array_equal(result.vector, pool(per_frame, embedder.pooling))
     assert set(result.timings_ms) == {"decode", "embed"}
 
 
@@ -54,5 +55,8 @@ def test_a_clip_shorter_than_k_embeds_as_its_repeated_frames_would(embedder, tmp
     frames, _ = embedder.frames(clip)
     assert len(distinct_frames(frames)[0]) == 3
     np.testing.assert_allclose(
-        embedder.embed(clip).vector, embedder.backbone.embed_inputs(to_input(frames)).mean(axis=0), rtol=1e-4, atol=1e-5
+        embedder.embed(clip).vector,
+        pool(embedder.backbone.embed_inputs(to_input(frames)), embedder.pooling),
+        rtol=1e-4,
+        atol=1e-5,
     )

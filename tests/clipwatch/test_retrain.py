@@ -1,8 +1,11 @@
 """Champion/challenger: the comparison uses only feedback the champion never trained on."""
 
 import numpy as np
+import pytest
 
+from clipwatch import classifiers
 from clipwatch.artifacts import ArtifactStore
+from clipwatch.classifiers import CLASSIFIERS
 from clipwatch.dataset import read_embeddings
 from clipwatch.feedback import FeedbackRow, FeedbackStore
 from clipwatch.loop import retrain
@@ -73,15 +76,23 @@ def test_with_three_folds_both_models_are_scored_on_all_the_new_rows(make_settin
 
 
 def test_warm_start_stops_growing_at_the_tree_cap(make_settings):
-    # The session model has 100 trees; each warm start adds 50, up to a cap of 200.
-    s = make_settings(promotion_policy="always", retrain_mode="warm_start", warm_start_trees=50, max_trees=200)
+    # A forest champion of 100 trees; each warm start adds 50, up to a cap of 200.
+    s = make_settings(
+        classifier="random-forest",
+        n_estimators=100,
+        promotion_policy="always",
+        retrain_mode="warm_start",
+        warm_start_trees=50,
+        max_trees=200,
+    )
+    train(s)
     sizes, outcomes = [], []
     for i in range(4):
         add_feedback(s, 6, offset=6 * i)
         outcomes.append(retrain(s, trigger_rows=6 * (i + 1)))
         assert outcomes[-1].outcome == "promoted"
         sizes.append(ArtifactStore(Paths.from_settings(s)).load().model.n_estimators)
-    assert sizes == [150, 200, 50, 100]  # at the cap it refits from scratch with n_estimators, then grows again
+    assert sizes == [150, 200, 100, 150]  # at the cap it refits from scratch with n_estimators, then grows again
     assert outcomes[2].extra["warm_start_fallback"].startswith("tree cap")
     assert "warm_start_fallback" not in outcomes[3].extra
 
@@ -126,3 +137,28 @@ def test_honest_rows_pass_the_guard(make_settings):
     assert outcome.guard_rows > 0 and outcome.challenger_guard_f1 is not None
     assert outcome.challenger_guard_f1 >= outcome.champion_guard_f1 - s.guard_tolerance
     assert not outcome.reason.startswith("refused by the guard set")
+
+
+@pytest.mark.parametrize("family", CLASSIFIERS)
+def test_champion_and_challenger_work_with_every_classifier_family(make_settings, family):
+    s = make_settings(classifier=family, promotion_policy="always", retrain_mode="warm_start")
+    train(s)  # a champion of this family
+    add_feedback(s, 8)
+    run = retrain(s, trigger_rows=8)
+    assert run.outcome == "promoted" and run.challenger_guard_f1 is not None
+    live = ArtifactStore(Paths.from_settings(s)).load()
+    assert classifiers.family(live.model) == family == live.metadata["training"]["classifier"]
+    assert live.metadata["pooling"] == s.pooling and live.metadata["num_frames"] == s.num_frames
+    # warm_start grows a forest; the other families are refitted, and the outcome says why
+    assert run.mode == "warm_start"
+    if family == "random-forest":
+        assert "warm_start_fallback" not in run.extra
+    else:
+        assert "has no warm start" in run.extra["warm_start_fallback"]
+
+
+def test_a_retrain_under_settings_the_live_model_was_not_built_with_fails_and_says_rebuild(make_settings):
+    s = make_settings(promotion_policy="always")
+    add_feedback(s, 8)
+    run = retrain(s.model_copy(update={"pooling": "mean"}), trigger_rows=8)
+    assert run.outcome == "failed" and "clipwatch build-ref" in run.reason and "pooling" in run.reason

@@ -12,13 +12,18 @@ from clipwatch.train import load_training_data, train
 from tests.conftest import CLIPS_PER_CLASS
 
 
-def test_training_publishes_metadata_with_the_artifact_contract(settings, trained):
+def test_training_publishes_metadata_with_the_artifact_contract(settings, trained, embedder):
     version, _meta = trained
     paths = Paths.from_settings(settings)
     on_disk = json.loads((paths.versions / version / "metadata.json").read_text())
     assert on_disk["version"] == version
     assert on_disk["classes"] == ["clap", "jump", "run", "squat", "walk", "wave"]
-    assert on_disk["num_frames"] == 8 and on_disk["input_size"] == 224 and on_disk["embedding_dim"] == 1280
+    assert (
+        on_disk["num_frames"] == settings.num_frames
+        and on_disk["input_size"] == 224
+        and on_disk["embedding_dim"] == embedder.dim
+    )
+    assert on_disk["pooling"] == settings.pooling and on_disk["training"]["classifier"] == settings.classifier
     assert on_disk["normalisation"]["mean"] == [0.5, 0.5, 0.5]
     assert len(on_disk["backbone"]["sha256"]) == 64
     guard = on_disk["training"]["guard"]
@@ -33,18 +38,18 @@ def test_training_publishes_metadata_with_the_artifact_contract(settings, traine
     assert paths.seed_copy(MODEL_FILE).is_file() and paths.seed_copy(CONFUSION_FILE).is_file()
 
 
-def test_prod_rows_are_added_to_training(settings, trained, tmp_path):
+def test_prod_rows_are_added_to_training(settings, trained, embedder, tmp_path):
     paths = Paths.from_settings(settings)
     X, y, _ = read_embeddings(paths.ref_data)
     prod = tmp_path / "prod.csv"
     with open(prod, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow([*embedding_columns(1280), "target", "prediction", "timestamp"])
+        w.writerow([*embedding_columns(X.shape[1]), "target", "prediction", "timestamp"])
         for i in range(4):
             w.writerow([*format_vector(X[i]), y[i], y[i], "2026-01-01T00:00:00Z"])
-    data = load_training_data(paths.ref_data, prod)
+    data = load_training_data(paths.ref_data, prod, embedder.contract())
     assert (data.rows_ref, data.rows_prod) == (6 * CLIPS_PER_CLASS, 4)
-    assert data.X.shape == (6 * CLIPS_PER_CLASS + 4, 1280)
+    assert data.X.shape == (6 * CLIPS_PER_CLASS + 4, embedder.dim)
 
 
 def test_a_class_with_one_clip_is_named_in_the_error(settings, trained, tmp_path):
@@ -53,7 +58,7 @@ def test_a_class_with_one_clip_is_named_in_the_error(settings, trained, tmp_path
     ref = tmp_path / "ref.csv"
     with open(ref, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow([*embedding_columns(1280), "target"])
+        w.writerow([*embedding_columns(X.shape[1]), "target"])
         for i in range(len(y)):
             w.writerow([*format_vector(X[i]), "solo" if i == 0 else y[i]])
     with pytest.raises(DatasetError, match=r"solo \(1\)"):

@@ -20,7 +20,7 @@ def test_every_real_clip_decodes_and_embeds(real_clips, embedder):
         assert (info.width, info.height) == (int(row["width"]), int(row["height"])), row["path"]
         assert abs(info.frames - int(row["decoded_frames"])) <= 2, row["path"]
         emb = embedder.embed(path)
-        assert emb.vector.shape == (1280,) and np.isfinite(emb.vector).all(), row["path"]
+        assert emb.vector.shape == (embedder.dim,) and np.isfinite(emb.vector).all(), row["path"]
         assert emb.vector.std() > 0.01, row["path"]
         vectors[row["path"]] = emb.vector
     # Real footage of different actions must not collapse onto one vector.
@@ -49,4 +49,4 @@ def test_pyav_fallback_decodes_every_real_clip(real_clips, embedder, monkeypatch
     monkeypatch.setattr(sampling, "_sample_skipping", unavailable)
     for path in sorted(p for p in real_clips.rglob("*") if p.suffix in (".avi", ".mp4")):
         frames, _ = embedder.frames(path)
-        assert frames.shape == (8, 224, 224, 3), path
+        assert frames.shape == (embedder.k, 224, 224, 3), path

@@ -91,7 +91,9 @@ def test_kill_9_during_a_feedback_burst_loses_no_acknowledged_row(make_settings,
 
 def test_kill_9_during_a_retrain_leaves_a_complete_model_and_the_retrain_runs_after_restart(make_settings, videos):
     # A slow forest (many trees, one job) so the kill lands inside the retrain.
-    settings = make_settings(retrain_every_k=10, n_estimators=1500, train_jobs=1, promotion_policy="always")
+    settings = make_settings(
+        retrain_every_k=10, classifier="random-forest", n_estimators=1500, train_jobs=1, promotion_policy="always"
+    )
     paths = Paths.from_settings(settings)
     server = LiveServer(settings, env={"CLIPWATCH_TRAIN_JOBS": "1"}).start()
     try:

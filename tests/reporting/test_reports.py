@@ -27,7 +27,7 @@ def feed(settings, clips):
     for c in clips:
         p = predictor.predict_path(c)
         rows.append(FeedbackRow(p.embedding.vector, c.parent.name, p.label, "", p.model_version, p.confidence))
-    FeedbackStore(Paths.from_settings(settings).prod_data, 1280).append(rows)
+    FeedbackStore(Paths.from_settings(settings).prod_data, predictor.embedder.dim).append(rows)
 
 
 def test_too_few_rows_is_recorded_not_an_error(make_settings, videos):

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from clipwatch.dataset import read_embeddings
+from clipwatch.dataset import discover, read_embeddings
 from clipwatch.embedding import ClipEmbedder
 from tests.service.conftest import clip_bytes
 
@@ -38,6 +38,25 @@ def test_feedback_by_prediction_id_stores_the_exact_vector(client, videos, setti
     # Same function, same vector: what build-ref would write for this clip.
     clip = sorted((videos / "wave").glob("*.mp4"))[0]
     np.testing.assert_array_equal(X[0], ClipEmbedder.from_settings(settings).embed(clip).vector)
+
+
+def test_motion_features_are_identical_from_build_ref_predict_and_feedback(client, videos, settings):
+    """The clip vector (mean + motion, by default) is computed once, one way: ref_data.csv's row, the
+    vector /predict classified and /feedback stored (by id or by upload) are the same bits."""
+    service = client.app.state.service
+    assert service.predictor().embedder.pooling == settings.pooling == "mean+motion"
+    clip = sorted((videos / "wave").glob("*.mp4"))[0]
+    X_ref, _, _ = read_embeddings(service.paths.ref_data)
+    ref_row = X_ref[discover(videos).clips.index((clip, "wave"))]
+    p = predict(client, videos, "wave")
+    assert client.post("/feedback", json={"prediction_id": p["prediction_id"], "target": "wave"}).status_code == 200
+    r = client.post("/feedback", files={"file": ("c.mp4", clip.read_bytes())}, data={"target": "wave"})
+    assert r.status_code == 200, r.text
+    X_prod, _, _ = read_embeddings(service.paths.prod_data)
+    np.testing.assert_array_equal(X_prod[0], ref_row)
+    np.testing.assert_array_equal(X_prod[1], ref_row)
+    half = len(ref_row) // 2
+    assert np.abs(ref_row[half:]).sum() > 0  # the motion half moves: the figure waves
 
 
 def test_feedback_by_upload_matches_the_seed_form(client, videos):

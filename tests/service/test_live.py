@@ -67,14 +67,14 @@ def test_every_worker_picks_up_a_promoted_model_within_2_s(live_server):
 
 
 def test_a_retrain_killed_mid_way_leaves_the_previous_model_serving(make_settings, live_server, videos):
-    settings = make_settings(n_estimators=3000, train_jobs=1)
+    settings = make_settings(classifier="random-forest", n_estimators=3000, train_jobs=1)
     paths = Paths.from_settings(settings)
     # Enough feedback rows for a retrain to have work to do.
     from clipwatch.dataset import read_embeddings
     from clipwatch.feedback import FeedbackRow, FeedbackStore
 
     X, y, _ = read_embeddings(paths.ref_data)
-    FeedbackStore(paths.prod_data, 1280).append([FeedbackRow(X[i], y[i], y[i]) for i in range(0, len(y), 3)])
+    FeedbackStore(paths.prod_data, X.shape[1]).append([FeedbackRow(X[i], y[i], y[i]) for i in range(0, len(y), 3)])
     env = {
         **os.environ,
         "CLIPWATCH_DATA_DIR": str(paths.data_dir),

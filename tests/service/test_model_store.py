@@ -28,7 +28,11 @@ def second_version(client, **metadata_changes) -> str:
 
 @pytest.mark.parametrize(
     ("change", "reason"),
-    [({"num_frames": 3}, "K=3"), ({"versions": {"sklearn": "0.1.0"}}, "sklearn 0.1.0")],
+    [
+        ({"num_frames": 3}, "num_frames built with 3"),
+        ({"pooling": "mean"}, "pooling built with mean"),
+        ({"versions": {"sklearn": "0.1.0"}}, "sklearn 0.1.0"),
+    ],
 )
 def test_rollback_to_a_version_that_does_not_fit_is_409_and_moves_nothing(client_for, change, reason):
     client = client_for(api_key="k")

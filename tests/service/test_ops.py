@@ -140,6 +140,6 @@ def test_model_says_how_it_turns_a_clip_into_a_vector(client_for):
         "num_frames": settings.num_frames,
         "input_size": settings.input_size,
         "sampling": settings.sampling,
-        "pooling": "mean",
-        "dim": 1280,
+        "pooling": settings.pooling,
+        "dim": client.app.state.service.predictor().embedder.dim,
     }

@@ -25,7 +25,7 @@ def test_predict_multipart_returns_label_probabilities_timings_and_video(client,
     assert set(body["timings_ms"]) == {"decode", "embed", "classify", "total"}
     assert body["timings_ms"]["total"] >= body["timings_ms"]["embed"] > 0
     v = body["video"]
-    assert v["sampled_frames"] == 8 and v["frames"] > 8 and v["width"] in (160, 192, 240, 256, 320)
+    assert v["sampled_frames"] == 16 and v["frames"] > 16 and v["width"] in (160, 192, 240, 256, 320)
     assert 1.9 < v["duration_s"] < 5.1
     _no_leftovers(client)
 
@@ -156,7 +156,7 @@ def test_dynamic_batching_gives_the_same_answers(client_for, videos):
     batching = client_for(batch_window_ms=200, max_concurrent_predictions=4)  # a wide window: batches surely form
     batched = batching.post("/predict/batch", files=files).json()["items"]
     batcher = batching.app.state.service.holder.predictor.embedder.batcher
-    assert batcher is not None and batcher.frames == 32 and batcher.batches < 4
+    assert batcher is not None and batcher.frames == 4 * 16 and batcher.batches < 4
     for a, b in zip(plain, batched, strict=True):
         assert a["prediction"]["label"] == b["prediction"]["label"]
         for c, p in a["prediction"]["probabilities"].items():

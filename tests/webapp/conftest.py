@@ -29,7 +29,7 @@ def prediction(label="walk", version="v0001", pid="a" * 32) -> dict:
         "probabilities": probs,
         "model_version": version,
         "timings_ms": {"decode": 20.0, "embed": 80.0, "classify": 5.0, "total": 105.0},
-        "video": {"frames": 75, "fps": 25.0, "width": 320, "height": 240, "duration_s": 3.0, "sampled_frames": 8},
+        "video": {"frames": 75, "fps": 25.0, "width": 320, "height": 240, "duration_s": 3.0, "sampled_frames": 16},
     }
 
 
@@ -38,11 +38,11 @@ def model_info(history=None, version="v0001", allow_new=False) -> dict:
         "version": version,
         "classes": CLASSES,
         "embedding": {
-            "num_frames": 8,
+            "num_frames": 16,
             "input_size": 224,
             "sampling": "segment-centres",
-            "pooling": "mean",
-            "dim": 1280,
+            "pooling": "mean+motion",
+            "dim": 2560,
         },
         "metrics": {
             "macro_f1": 0.745,
@@ -52,7 +52,7 @@ def model_info(history=None, version="v0001", allow_new=False) -> dict:
             "confusion_matrix": [[5 if i == j else 1 for j in range(6)] for i in range(6)],
         },
         "created_at": "2026-11-28T00:00:00+00:00",
-        "training": {},
+        "training": {"classifier": "logistic-regression"},
         "versions": ["v0001"],
         "history": history or [],
         "retrain": {"running": False, "pending": 0, "completed": 0, "last": None},

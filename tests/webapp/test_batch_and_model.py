@@ -47,6 +47,9 @@ def test_model_page_shows_version_metrics_history_and_confusion(page):
     at = page("model").run()
     assert not at.exception
     assert [m.value for m in at.metric] == ["v0001", "0.745", "0.750", "0.750"]
+    assert any(
+        "K=16 frames, mean+motion pooling, 2560 values; classifier: logistic-regression" in c.value for c in at.caption
+    )
     assert at.dataframe[0].value["outcome"].tolist() == ["kept"]
     assert at.dataframe[1].value.shape == (6, 6)
     assert "localhost:8082" in at.markdown[-1].value

@@ -31,7 +31,7 @@ def test_upload_preview_predict_and_feedback(page, videos):
     _upload(at, videos)
     assert not at.exception
     assert len(at.get("video")) == 1
-    assert len(at.get("image")) == 8  # the strip of sampled frames
+    assert len(at.get("image")) == 16  # the strip of sampled frames
     assert not [c for c in at.caption if "H.264 copy" in c.value]  # an H.264 MP4 plays as is
     at.button[0].click().run()
     assert [m.value for m in at.metric] == ["walk", "55%", "v0001"]
@@ -115,7 +115,7 @@ def test_an_avi_is_transcoded_for_the_preview(page, real_clips):
 
 @responses.activate
 def test_the_frame_strip_follows_the_apis_sampling_not_the_web_apps(page, videos):
-    # The API's container says K=4; this web app's own settings say 8. The strip must show the model's 4.
+    # The API's container says K=4; this web app's own settings say 16. The strip must show the model's 4.
     info = model_info()
     info["embedding"] = {**info["embedding"], "num_frames": 4, "input_size": 96}
     responses.get(f"{API}/model", json=info)
@@ -129,5 +129,5 @@ def test_the_frame_strip_follows_the_apis_sampling_not_the_web_apps(page, videos
 def test_without_the_apis_sampling_the_strip_says_whose_settings_it_follows(page, videos):
     responses.get(f"{API}/model", body=requests.exceptions.ConnectionError("refused"))
     at = _upload(page("classify").run(), videos)
-    assert len(at.get("image")) == 8  # this app's K
+    assert len(at.get("image")) == 16  # this app's K
     assert any("follow this app's settings" in c.value for c in at.caption)

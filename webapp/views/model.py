@@ -21,6 +21,11 @@ st.caption(
     f"Measured by {m.get('evaluation', 'cross-validation')}. Classes: {', '.join(info['classes'])}. "
     f"Retrain every {info['retrain_every_k']} feedback rows, policy '{info['policy']}', mode '{info['mode']}'."
 )
+e, training = info["embedding"], info.get("training", {})
+st.caption(
+    f"Clip vector: K={e['num_frames']} frames, {e['pooling']} pooling, {e['dim']} values; "
+    f"classifier: {training.get('classifier', 'random-forest')}."
+)
 if m.get("guard"):
     st.caption(
         f"On the guard set (ref_data.csv rows no version trains on): macro F1 {m['guard']['macro_f1']:.3f}, "

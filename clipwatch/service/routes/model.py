@@ -34,7 +34,7 @@ def model_response(service: Service) -> ModelResponse:
             num_frames=embedder.k,
             input_size=embedder.size,
             sampling=embedder.sampling,
-            pooling=meta.get("pooling", "mean"),
+            pooling=embedder.pooling,
             dim=embedder.dim,
         ),
         metrics=meta.get("metrics", {}),
@@ -77,7 +77,7 @@ async def rollback(request: Request, service: ServiceDep) -> ModelResponse:
 
 def _rollback(service: Service, body: RollbackRequest | None) -> ModelResponse:
     """Under the retrain lock, so a retrain finishing meanwhile cannot undo it; the target must load and
-    fit the live backbone, K, sampling and library versions before CURRENT moves."""
+    fit the live backbone, K, sampling, pooling and library versions before CURRENT moves."""
     store = service.holder.store
     try:
         with exclusive(service.paths.retrain_lock, wait_s=ROLLBACK_WAIT_S):

@@ -1,0 +1,338 @@
+"""`clipwatch evaluate`: which K, pooling and classifier suit a folder-per-class dataset, measured.
+
+Each clip is embedded once per K, through the same ClipEmbedder as ref_data.csv and /predict, and its
+K frame vectors are cached on disk under a key of the file's hash and every setting that shapes them;
+every pooling is then arithmetic on the cached vectors. Each combination is scored by repeated
+stratified k-fold CV, grouped when clips were cut from the same source video (``--group``): a random
+split of clips from one recording puts near-copies on both sides and overstates accuracy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from clipwatch.backbone import Backbone, file_sha256
+from clipwatch.classifiers import make_classifier
+from clipwatch.dataset import discover
+from clipwatch.embedding import ClipEmbedder
+from clipwatch.errors import DatasetError
+from clipwatch.paths import Paths
+from clipwatch.pooling import pool
+from clipwatch.settings import Settings
+from clipwatch.video import ClipError
+
+# Offline, on the user's own files: a decode may take longer than a request is allowed to, but not forever.
+OFFLINE_DECODE_CPU_S = 300.0
+
+
+@dataclass
+class Combination:
+    k: int
+    pooling: str
+    classifier: str
+    accuracy_mean: float
+    accuracy_std: float
+    macro_f1_mean: float
+    macro_f1_std: float
+    macro_f1_repeat_std: float  # spread of the per-repeat scores: what a different shuffle moves
+    embed_ms_per_clip: float
+    classify_ms_per_clip: float
+    fit_s: float
+
+    def row(self) -> list[str]:
+        return [
+            str(self.k),
+            self.pooling,
+            self.classifier,
+            f"{self.accuracy_mean:.3f} ± {self.accuracy_std:.3f}",
+            f"{self.macro_f1_mean:.3f} ± {self.macro_f1_std:.3f}",
+            f"{self.macro_f1_repeat_std:.3f}",
+            f"{self.embed_ms_per_clip:.0f}",
+            f"{self.classify_ms_per_clip:.2f}",
+        ]
+
+
+HEADER = ["K", "pooling", "classifier", "accuracy", "macro F1", "F1 spread/repeat", "embed ms/clip", "classify ms"]
+
+
+@dataclass
+class Evaluation:
+    videos: str  # the folders, comma-separated
+    clips: int
+    classes: dict[str, int]
+    dropped_classes: dict[str, int]
+    skipped: list[str]
+    folds: int
+    repeats: int
+    group: str | None
+    groups: int
+    results: list[Combination] = field(default_factory=list)
+    best: Combination | None = None
+    confusion: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def table(self) -> str:
+        rows = [HEADER, *(c.row() for c in self.results)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def groups_of(paths: list[Path], pattern: str | None) -> tuple[np.ndarray, int]:
+    """The source video of each clip: the regex's first capture group (else its whole match) in the file
+    name, plus the class, since a name like g01 repeats across classes. A name the regex does not match
+    is its own group; returns the groups and how many names did not match."""
+    if pattern is None:
+        return np.array([str(p) for p in paths]), 0
+    rx = re.compile(pattern)
+    out, unmatched = [], 0
+    for p in paths:
+        m = rx.search(p.name)
+        if m is None:
+            unmatched += 1
+            out.append(f"{p.parent.name}/{p.name}")
+        else:
+            out.append(f"{p.parent.name}/{m.group(1) if rx.groups else m.group(0)}")
+    return np.array(out), unmatched
+
+
+def splits(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds; clips of one group always fall in the same fold."""
+    x = np.zeros(len(y))
+    with warnings.catch_warnings():
+        # a class with fewer groups than folds is simply absent from some test folds
+        warnings.simplefilter("ignore", UserWarning)
+        if len(set(groups)) < len(groups):
+            yield from StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y, groups)
+        else:
+            yield from StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y)
+
+
+class FrameCache:
+    """(K, d) frame vectors per clip on disk, keyed by the file's sha256 and the embedding settings."""
+
+    def __init__(self, folder: Path, backbone_sha256: str):
+        self.folder = folder
+        self.backbone = backbone_sha256[:16]
+
+    def path(self, file_sha: str, s: Settings) -> Path:
+        key = f"{file_sha}|{self.backbone}|{s.num_frames}|{s.input_size}|{s.sampling}"
+        return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
+
+    def get(self, file_sha: str, s: Settings) -> tuple[np.ndarray, float] | None:
+        path = self.path(file_sha, s)
+        try:
+            with np.load(path) as z:
+                return z["frames"], float(z["seconds"])
+        except (OSError, ValueError, KeyError):  # absent, or torn by an interrupted run: embed again
+            return None
+
+    def put(self, file_sha: str, s: Settings, frames: np.ndarray, seconds: float) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.path(file_sha, s)
+        tmp = path.with_name(f".{path.name}.{time.monotonic_ns()}.partial.npz")
+        np.savez(tmp, frames=frames.astype(np.float32), seconds=np.float64(seconds))
+        tmp.replace(path)
+
+
+def embed_frames(
+    paths: list[Path],
+    settings: Settings,
+    backbone: Backbone,
+    cache: FrameCache,
+    progress: Callable[[int], None] = lambda n: None,
+) -> tuple[dict[Path, np.ndarray], dict[Path, float], dict[Path, str]]:
+    """Frame vectors per clip at settings.num_frames, from the cache or the embedder; failures by path."""
+    embedder = ClipEmbedder(backbone, settings)
+
+    def one(path: Path):
+        sha = file_sha256(path)
+        hit = cache.get(sha, settings)
+        if hit is not None:
+            return path, hit[0], hit[1], None
+        t0 = time.perf_counter()
+        try:
+            emb = embedder.embed(path)
+        except ClipError as exc:
+            return path, None, 0.0, str(exc)
+        seconds = time.perf_counter() - t0
+        cache.put(sha, settings, emb.frame_vectors, seconds)
+        return path, emb.frame_vectors, seconds, None
+
+    frames, seconds, failed = {}, {}, {}
+    # Two at a time, as build-ref does: one clip decodes while another runs the CNN.
+    with ThreadPoolExecutor(max_workers=2) as workers:
+        for path, fv, secs, error in workers.map(one, paths):
+            if error is None:
+                frames[path], seconds[path] = fv, secs
+            else:
+                failed[path] = error
+            progress(1)
+    return frames, seconds, failed
+
+
+def score(
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    classifier: str,
+    s: Settings,
+    folds: int,
+    repeats: int,
+) -> tuple[dict, np.ndarray]:
+    """Repeated (grouped) stratified CV of one classifier; the scores, and out-of-fold predictions per repeat."""
+    acc, f1, per_repeat = [], [], []
+    preds = np.empty((repeats, len(y)), dtype=object)
+    fit_s = classify_s = 0.0
+    for r in range(repeats):
+        for train, test in splits(y, groups, folds, s.seed + r):
+            model = make_classifier(
+                classifier, seed=s.seed, n_jobs=s.fit_jobs, n_estimators=s.n_estimators, logistic_c=s.logistic_c
+            )
+            t0 = time.perf_counter()
+            if len(set(y[train])) < 2:  # a grouped split can leave one class to train on: it is the answer
+                pred, t1 = np.full(len(test), y[train][0], dtype=object), t0
+            else:
+                model.fit(X[train], y[train])
+                t1 = time.perf_counter()
+                model.predict_proba(X[test])  # what serving pays per clip
+                pred = model.predict(X[test])
+            t2 = time.perf_counter()
+            fit_s += t1 - t0
+            classify_s += (t2 - t1) / 2
+            preds[r, test] = pred
+            acc.append(accuracy_score(y[test], pred))
+            f1.append(f1_score(y[test], pred, average="macro", labels=sorted(set(y[test])), zero_division=0))
+        per_repeat.append(f1_score(y, preds[r].astype(str), average="macro", zero_division=0))
+    return {
+        "accuracy_mean": float(np.mean(acc)),
+        "accuracy_std": float(np.std(acc)),
+        "macro_f1_mean": float(np.mean(f1)),
+        "macro_f1_std": float(np.std(f1)),
+        "macro_f1_repeat_std": float(np.std(per_repeat)),
+        "classify_ms_per_clip": 1e3 * classify_s / (repeats * len(y)),
+        "fit_s": fit_s / (repeats * folds),
+    }, preds.astype(str)
+
+
+def evaluate(
+    videos: Path | list[Path],
+    settings: Settings,
+    *,
+    ks: list[int],
+    poolings: list[str],
+    classifiers: list[str],
+    folds: int = 5,
+    repeats: int = 3,
+    group: str | None = None,
+    cache_dir: Path | None = None,
+    echo: Callable[[str], None] = print,
+    progress: bool = True,
+) -> Evaluation:
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    folders = [videos] if isinstance(videos, (str, Path)) else list(videos)
+    found = [clip for folder in folders for clip in discover(folder).clips]
+    paths = Paths.from_settings(settings)
+    backbone = Backbone(paths.backbone, intra_op_threads=settings.intra_op_threads)
+    cache = FrameCache(cache_dir or paths.evaluate_cache, backbone.sha256)
+    clips = [p for p, _ in found]
+    label = dict(found)
+
+    per_k: dict[int, tuple[dict, dict]] = {}
+    failed: dict[Path, str] = {}
+    for k in ks:
+        s_k = settings.model_copy(
+            update={"num_frames": k, "decode_cpu_s": max(settings.decode_cpu_s, OFFLINE_DECODE_CPU_S)}
+        )
+        with tqdm(total=len(clips), desc=f"embedding K={k}", unit="clip", disable=None if progress else True) as bar:
+            frames, seconds, bad = embed_frames(clips, s_k, backbone, cache, bar.update)
+        per_k[k] = (frames, seconds)
+        failed.update(bad)
+    usable = [p for p in clips if p not in failed]
+
+    # A class needs two clips (two source videos, when grouped) to be both trained on and tested.
+    counts = Counter(label[p] for p in usable)
+    all_groups, unmatched = groups_of(usable, group)
+    sources = {c: len({g for g, p in zip(all_groups, usable, strict=True) if label[p] == c}) for c in counts}
+    dropped = {c: n for c, n in counts.items() if sources[c] < 2}
+    keep = [i for i, p in enumerate(usable) if label[p] not in dropped]
+    usable, groups = [usable[i] for i in keep], all_groups[keep]
+    if len({label[p] for p in usable}) < 2:
+        raise DatasetError(
+            f"{', '.join(map(str, folders))}: need 2 classes or more with 2 readable clips each"
+            + (" from 2 different source videos (--group)" if group else "")
+            + f"; found {dict(counts)}"
+        )
+    y = np.array([label[p] for p in usable])
+    if group is not None and unmatched:
+        echo(f"warning: {unmatched} file names do not match --group {group!r}; each of those is its own group")
+    smallest = min(len(set(groups[y == c])) for c in set(y))
+    n_folds = max(2, min(folds, smallest))
+    if n_folds < folds:
+        echo(f"note: {n_folds} folds, not {folds}: the smallest class has {smallest} {'groups' if group else 'clips'}")
+
+    ev = Evaluation(
+        videos=", ".join(str(f) for f in folders),
+        clips=len(usable),
+        classes=dict(sorted(Counter(y.tolist()).items())),
+        dropped_classes=dropped,
+        skipped=[failed[p] for p in clips if p in failed],
+        folds=n_folds,
+        repeats=repeats,
+        group=group,
+        groups=len(set(groups)),
+    )
+    best_preds = None
+    for k in ks:
+        frames, seconds = per_k[k]
+        embed_ms = 1e3 * float(np.mean([seconds[p] for p in usable]))
+        for pooling in poolings:
+            X = np.stack([pool(frames[p], pooling) for p in usable])
+            for classifier in classifiers:
+                scores, preds = score(X, y, groups, classifier, settings, n_folds, repeats)
+                combo = Combination(k=k, pooling=pooling, classifier=classifier, embed_ms_per_clip=embed_ms, **scores)
+                ev.results.append(combo)
+                echo(f"  K={k} {pooling} {classifier}: macro F1 {combo.macro_f1_mean:.3f} ± {combo.macro_f1_std:.3f}")
+                if ev.best is None or combo.macro_f1_mean > ev.best.macro_f1_mean:
+                    ev.best, best_preds = combo, preds
+    classes = sorted(set(y))
+    cm = np.zeros((len(classes), len(classes)), dtype=int)
+    index = {c: i for i, c in enumerate(classes)}
+    for row in best_preds:  # every repeat's out-of-fold predictions, summed
+        for t, p in zip(y, row, strict=True):
+            cm[index[t], index[p]] += 1
+    ev.confusion = {"classes": classes, "matrix": cm.tolist(), "repeats_summed": repeats}
+    ev.seconds = round(time.perf_counter() - started, 1)
+    return ev
+
+
+def write(ev: Evaluation, out: Path) -> tuple[Path, Path]:
+    """evaluation.json and the best combination's confusion matrix (confusion.png) into out."""
+    from clipwatch.train import plot_confusion
+
+    out.mkdir(parents=True, exist_ok=True)
+    js, png = out / "evaluation.json", out / "confusion.png"
+    js.write_text(json.dumps(ev.as_dict(), indent=2) + "\n")
+    b = ev.best
+    title = f"K={b.k} {b.pooling} {b.classifier}: macro F1 {b.macro_f1_mean:.3f} ({ev.repeats}x{ev.folds}-fold)"
+    plot_confusion(ev.confusion["matrix"], ev.confusion["classes"], png, title)
+    return js, png
