@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install artifacts run test test-fast bench soak fuzz abuse audit lint compose-test k8s-check demo-video clean-artifacts
+.PHONY: help install lock artifacts run test test-fast bench soak fuzz abuse audit lint compose-test k8s-check demo-video clean-artifacts
 
 help:
 	@echo "make run    install, build missing artifacts, start the services, print URLs"
@@ -14,17 +14,20 @@ help:
 	@echo "make soak   10 minutes of mixed load on a live server: failures, memory, descriptors, p95"
 	@echo "make fuzz   schema fuzzing (300 requests per endpoint) and the hostile-file corpus"
 	@echo "make abuse  every attack in docs/security.md on a live server: status, RSS growth, CPU"
-	@echo "make audit  pip-audit over each image's requirements (needs pypi.org or OSV)"
+	@echo "make lock   pin each image's requirements.txt from pyproject.toml (pip-tools)"
+	@echo "make audit  pip-audit over each image's lock (needs pypi.org or OSV)"
 	@echo "make lint   ruff"
 	@echo "make compose-test  build every image, run the Compose stacks for real, tear down"
 	@echo "make k8s-check     render k8s/ with kustomize and validate every object offline"
 	@echo "make demo-video    record the retrain cycle in the real web app as docs/demo.mp4"
 
-# pip, not uv/poetry: only pip sees the local CPU wheel of torch 2.13.0.
-$(STAMP): pyproject.toml export/requirements.txt
+# pip, not uv/poetry: only pip sees the local CPU wheel of torch 2.13.0. The images' locks first, so
+# the tests run on the versions the images carry (they agree: make lock resolves them together).
+LOCKS = serving/requirements.txt webapp/requirements.txt reporting/requirements.txt export/requirements.txt
+$(STAMP): pyproject.toml $(LOCKS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r export/requirements.txt
+	$(BIN)/pip install -q $(addprefix -r ,$(LOCKS))
 	$(BIN)/pip install -q -e ".[export,serving,webapp,reporting,dev]"
 	touch $@
 
@@ -60,6 +63,10 @@ fuzz: artifacts
 # Attacks on a live server on loopback; figures to benchmarks/results/abuse.json (REPO=DIR: another checkout).
 abuse: artifacts
 	$(BIN)/python -m tests.reliability.abuse $(if $(REPO),--repo $(REPO) --out benchmarks/results/abuse-before.json)
+
+# Regenerate every image's requirements.txt (its lock) from pyproject.toml; commit the result.
+lock: install
+	$(BIN)/python scripts/lock.py
 
 audit: install
 	$(BIN)/python scripts/audit.py

@@ -224,7 +224,7 @@ def retrain_cmd() -> None:
 
     o = retrain()
     typer.echo(
-        f"{o.outcome}: champion {o.champion_version} F1 {o.champion_f1}, challenger F1 {o.challenger_f1}"
+        f"{o.outcome} ({o.trigger}): champion {o.champion_version} F1 {o.champion_f1}, challenger F1 {o.challenger_f1}"
         + (
             f"; on {o.guard_rows} guard rows {o.champion_guard_f1} vs {o.challenger_guard_f1}"
             if o.challenger_guard_f1 is not None
@@ -326,7 +326,9 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="machine-readable"
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from clipwatch.logs import configure
+
+    configure()
     try:
         app()
     except ClipwatchError as exc:

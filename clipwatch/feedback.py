@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from clipwatch.contract import check_table, write_sidecar
-from clipwatch.dataset import PREDICTION, TARGET, embedding_columns, format_vector, safe_cell
+from clipwatch.dataset import PREDICTION, TARGET, embedding_columns, format_vector, restore_cell, safe_cell
 from clipwatch.errors import NO_SPACE, ClipwatchError, DatasetError
 from clipwatch.locking import exclusive
 from clipwatch.paths import lock_for
@@ -200,3 +200,32 @@ def count_records(blocks) -> int:
             elif not quoted:
                 rows += 1
     return rows
+
+
+def recent_rows(path: str | Path, n: int) -> list[dict[str, str]]:
+    """The last n rows' cells other than the vector (target, prediction, model_version, ...), oldest first.
+
+    Read from the end of the file, so the cost is n rows whatever the file's size. Rows are single
+    lines: nothing clipwatch writes after the vector can hold a newline."""
+    path = Path(path)
+    if n <= 0 or not path.is_file():
+        return []
+    with open(path, "rb") as fh:
+        header = next(csv.reader([fh.readline().decode()]), [])
+        body_start = fh.tell()
+        end = fh.seek(0, os.SEEK_END)
+        pos, chunks, newlines = end, [], 0
+        while pos > body_start and newlines <= n:
+            step = min(1 << 20, pos - body_start)
+            pos -= step
+            fh.seek(pos)
+            chunk = fh.read(step)
+            chunks.append(chunk)
+            newlines += chunk.count(b"\n")
+    lines = b"".join(reversed(chunks)).decode().splitlines()[-n:]
+    keep = [(i, c) for i, c in enumerate(header) if not c.startswith("emb_")]
+    out = []
+    for cells in csv.reader(lines):
+        if len(cells) == len(header):  # a torn last line (a crash mid-append) is not a row
+            out.append({c: restore_cell(cells[i]) for i, c in keep})
+    return out

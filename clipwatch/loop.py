@@ -20,6 +20,7 @@ from clipwatch.locking import exclusive
 from clipwatch.paths import Paths
 from clipwatch.retrain import RetrainOutcome, append_history, challenge, now, read_history
 from clipwatch.settings import Settings, get_settings
+from clipwatch.triggers import Trigger, answered, due, latest_report, rows_trigger, seconds_since_last_retrain
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +39,34 @@ def missed_trigger(paths: Paths, rows: int, k: int) -> int | None:
     return boundary if boundary > answered else None
 
 
-def retrain(settings: Settings | None = None, *, trigger_rows: int | None = None) -> RetrainOutcome:
-    """One champion/challenger run under the lock, recorded in the history (`clipwatch retrain`, the worker)."""
+def retrain(
+    settings: Settings | None = None, *, trigger_rows: int | None = None, trigger: Trigger | None = None
+) -> RetrainOutcome:
+    """One champion/challenger run under the lock, recorded in the history (`clipwatch retrain`, the worker).
+
+    trigger: what started it (clipwatch.triggers); trigger_rows alone means the rows trigger at that count,
+    neither means by hand."""
     s = settings or get_settings()
     paths = Paths.from_settings(s)
+    if trigger is None:
+        trigger = (
+            rows_trigger(trigger_rows, s.retrain_every_k)
+            if trigger_rows is not None
+            else Trigger("manual", "run by hand (clipwatch retrain)")
+        )
     with exclusive(paths.retrain_lock):
-        if trigger_rows is not None and any(e.get("trigger_rows") == trigger_rows for e in read_history(paths)):
-            # Several processes found the same missed trigger at start-up; the first one ran it.
+        if answered(trigger, read_history(paths)):
+            # Several processes saw the same trigger (a missed one at start-up, one drift episode); the first ran it.
             return RetrainOutcome(
                 uuid.uuid4().hex[:12],
                 "skipped",
                 now(),
-                trigger_rows=trigger_rows,
-                reason=f"feedback row {trigger_rows} already had its retrain",
+                trigger_rows=trigger.rows,
+                trigger=trigger.kind,
+                trigger_keys=trigger.keys,
+                reason=f"{trigger.reason}: already had its retrain",
             )
-        outcome = challenge(s, paths, trigger_rows)
+        outcome = challenge(s, paths, trigger)
         append_history(paths, outcome)
         return outcome
 
@@ -64,7 +78,9 @@ class RetrainLoop:
         self.settings = settings
         self.paths = Paths.from_settings(settings)
         self._wake = threading.Condition()
-        self._next: int | None = None  # the trigger waiting for its run (feedback row count)
+        self._next: Trigger | None = None  # the trigger waiting for its run
+        self._rows: int | None = None  # feedback rows this process last saw (appended, or at start-up)
+        self._checked_rows: int | None = None  # ... when the performance trigger last looked
         self._stopping = False
         self._on_outcome = on_outcome
         self.running = False
@@ -82,27 +98,54 @@ class RetrainLoop:
     def pending(self) -> int:
         return int(self._next is not None)
 
-    def _queue(self, rows: int) -> None:
+    @property
+    def counts_rows(self) -> bool:
+        return "rows" in self.settings.retrain_triggers and bool(self.every_k)
+
+    def _queue(self, trigger: Trigger) -> None:
         with self._wake:
             if self._next is not None:
                 self.coalesced += 1
-            self._next = max(rows, self._next or 0)
+                trigger = self._next.merge(trigger)
+            self._next = trigger
             self._wake.notify()
 
     def rows_appended(self, rows_before: int, rows: int) -> bool:
         """Queue a retrain if these rows crossed a multiple of k; True when one was queued."""
-        due = retrain_due(rows_before, rows, self.every_k)
-        if due:
-            self._queue(rows)
-        return due
+        self._rows = rows
+        fire = self.counts_rows and retrain_due(rows_before, rows, self.every_k)
+        if fire:
+            self._queue(rows_trigger(rows, self.every_k))
+        return fire
 
     def recover(self, rows: int) -> int | None:
         """At start-up: queue the retrain a killed process never finished, if any."""
-        missed = missed_trigger(self.paths, rows, self.every_k)
+        self._rows = rows
+        missed = missed_trigger(self.paths, rows, self.every_k) if self.counts_rows else None
         if missed:
             log.warning("the retrain for feedback row %d never finished; running it now", missed)
-            self._queue(missed)
+            self._queue(rows_trigger(missed, self.every_k))
         return missed
+
+    def check_triggers(self) -> Trigger | None:
+        """Queue a drift or performance retrain if one is due now (the worker calls it periodically)."""
+        if not set(self.settings.retrain_triggers) & {"drift", "performance"} or self._next is not None:
+            return None
+        rows = self._rows or 0
+        history = read_history(self.paths)
+        since = seconds_since_last_retrain(history)
+        if since is not None and since < self.settings.retrain_min_interval_s:
+            return None  # too soon after the last retrain; look again at the next check
+        latest = latest_report(self.paths)
+        s = self.settings
+        if rows == self._checked_rows:  # no new feedback since F1 was last scored: only drift can have changed
+            s = s.model_copy(update={"retrain_triggers": [t for t in s.retrain_triggers if t != "performance"]})
+        trigger = due(s, self.paths, rows, history, latest)
+        self._checked_rows = rows
+        if trigger is not None:
+            log.warning("retrain triggered by %s: %s", trigger.kind, trigger.reason)
+            self._queue(trigger)
+        return trigger
 
     def state(self) -> dict:
         return {
@@ -116,16 +159,25 @@ class RetrainLoop:
         return read_history(self.paths, limit)
 
     def _work(self) -> None:
+        checks = bool(set(self.settings.retrain_triggers) & {"drift", "performance"})
         while True:
             with self._wake:
                 while self._next is None and not self._stopping:
-                    self._wake.wait()
-                if self._next is None:  # stopping, and nothing left waiting
+                    if not self._wake.wait(self.settings.trigger_check_s if checks else None):
+                        break  # time to look at the drift and performance triggers
+                if self._next is None and self._stopping:
                     return
-                rows, self._next = self._next, None
+            if self._next is None:
+                try:
+                    self.check_triggers()
+                except Exception:
+                    log.exception("checking the retrain triggers")
+                continue
+            with self._wake:
+                trigger, self._next = self._next, None
                 self.running = True
             try:
-                self.last = retrain(self.settings, trigger_rows=rows)
+                self.last = retrain(self.settings, trigger=trigger)
                 if self._on_outcome:
                     self._on_outcome(self.last)
             except Exception:

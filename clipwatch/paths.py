@@ -70,6 +70,11 @@ class Paths:
         return self.data_dir / "prod_data.csv"
 
     @property
+    def report_lock(self) -> Path:
+        """Held while a report run writes the workspace: one run at a time, whoever starts it."""
+        return self.workspace / ".report.lock"
+
+    @property
     def evaluate_cache(self) -> Path:
         """Frame vectors `clipwatch evaluate` computed, by file hash and settings: delete it at will."""
         return self.data_dir / ".cache" / "evaluate"

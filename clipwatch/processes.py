@@ -48,7 +48,7 @@ def serving_cmd(port: int, host: str = "127.0.0.1", *extra: str) -> list[str]:
 
 
 def webapp_cmd(port: int, host: str = "127.0.0.1") -> list[str]:
-    app = str(PROJECT_ROOT / "webapp" / "app.py")
+    app = str(PROJECT_ROOT / "webapp" / "api.py")
     flags = ["--server.port", str(port), "--server.headless", "true", "--server.address", host]
     return [sys.executable, "-m", "streamlit", "run", app, *flags, "--browser.gatherUsageStats", "false"]
 

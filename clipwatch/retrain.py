@@ -34,6 +34,7 @@ from clipwatch.evaluate import classification_metrics, compare, cross_fit, headl
 from clipwatch.paths import Paths
 from clipwatch.settings import Settings
 from clipwatch.train import build_metadata, publish_model
+from clipwatch.triggers import Trigger
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,11 @@ class RetrainOutcome:
     outcome: str  # promoted | kept | skipped | failed
     started_at: str
     duration_s: float = 0.0
-    trigger_rows: int | None = None
+    trigger_rows: int | None = None  # the rows trigger's feedback count (a multiple of k)
+    trigger: str = "rows"  # what started it: rows | drift | performance | manual, "+"-joined when coalesced
+    trigger_reason: str = ""
+    trigger_keys: list[str] = field(default_factory=list)  # the drift episode / performance window answered
+    rows_at: int | None = None  # feedback rows when it was triggered
     mode: str = "scratch"
     policy: str = "if_better"
     champion_version: str | None = None
@@ -99,7 +104,7 @@ def rows_seen(champion_training: dict, n_prod: int) -> int:
     return seen if seen <= n_prod else 0  # prod_data.csv was replaced: every row is new to the champion
 
 
-def challenge(s: Settings, paths: Paths, trigger_rows: int | None = None) -> RetrainOutcome:
+def challenge(s: Settings, paths: Paths, trigger: Trigger) -> RetrainOutcome:
     """Fit a challenger, compare it with the champion, publish it if the policy allows. Never raises:
     a failure is an outcome like any other."""
     started = time.perf_counter()
@@ -107,7 +112,11 @@ def challenge(s: Settings, paths: Paths, trigger_rows: int | None = None) -> Ret
         id=uuid.uuid4().hex[:12],
         outcome="failed",
         started_at=now(),
-        trigger_rows=trigger_rows,
+        trigger_rows=trigger.rows,
+        trigger=trigger.kind,
+        trigger_reason=trigger.reason,
+        trigger_keys=trigger.keys,
+        rows_at=trigger.rows_at,
         mode=s.retrain_mode,
         policy=s.promotion_policy,
     )
@@ -118,8 +127,10 @@ def challenge(s: Settings, paths: Paths, trigger_rows: int | None = None) -> Ret
         outcome.outcome, outcome.reason = "failed", f"{type(exc).__name__}: {exc}"
     outcome.duration_s = round(time.perf_counter() - started, 3)
     log.info(
-        "retrain %s: %s (champion %s F1 %s, challenger F1 %s) in %.1f s",
+        "retrain %s (%s: %s): %s (champion %s F1 %s, challenger F1 %s) in %.1f s",
         outcome.id,
+        outcome.trigger,
+        outcome.trigger_reason,
         outcome.outcome,
         outcome.champion_version,
         outcome.champion_f1,

@@ -7,12 +7,13 @@ directories to ``/data`` and ``/artifacts``.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from clipwatch.pooling import Pooling
 
@@ -139,6 +140,31 @@ class Settings(BaseSettings):
     retrain_every_k: int = Field(
         20, ge=0, validation_alias=AliasChoices("RETRAIN_EVERY_K", "CLIPWATCH_RETRAIN_EVERY_K")
     )
+    retrain_triggers: Annotated[list[Literal["rows", "drift", "performance"]], NoDecode] = Field(
+        default_factory=lambda: ["rows"],
+        validation_alias=AliasChoices("RETRAIN_TRIGGERS", "CLIPWATCH_RETRAIN_TRIGGERS"),
+        description="what starts a retrain, comma-separated: rows (every k), drift, performance (clipwatch.triggers)",
+    )
+    retrain_min_interval_s: float = Field(
+        900, ge=0, description="a drift or performance retrain waits this long after the previous retrain started"
+    )
+    trigger_check_s: float = Field(30, gt=0, description="how often the drift and performance triggers are checked")
+    retrain_f1_window: int = Field(50, ge=4, description="performance trigger: latest feedback rows scored")
+    retrain_min_f1: float = Field(
+        0.5, ge=0, le=1, description="performance trigger: fire when macro F1 on the window falls below this"
+    )
+    retrain_f1_drop: float = Field(
+        0.15, ge=0, le=1, description="performance trigger: or below the live model's own macro F1 by more than this"
+    )
+
+    @field_validator("retrain_triggers", mode="before")
+    @classmethod
+    def _comma_list(cls, value):
+        if isinstance(value, str):
+            value = value.strip()
+            return json.loads(value) if value.startswith("[") else [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
     promotion_policy: Literal["if_better", "always"] = Field(
         "if_better", validation_alias=AliasChoices("PROMOTION_POLICY", "CLIPWATCH_PROMOTION_POLICY")
     )

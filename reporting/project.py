@@ -16,9 +16,11 @@ import logging
 import os
 import sys
 import time
+from datetime import datetime
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+from clipwatch.logs import configure
 from clipwatch.paths import Paths
 from clipwatch.reporting import read_latest, run_reports
 from clipwatch.settings import get_settings
@@ -53,6 +55,12 @@ def serve_gauges(port: int) -> None:
             g = GaugeMetricFamily("clipwatch_report_drift_detected", "1 when the latest run flagged drift")
             g.add_metric([], float(bool(latest.get("drift_detected"))))
             yield g
+            if latest.get("timestamp"):
+                g = GaugeMetricFamily(
+                    "clipwatch_report_last_run_timestamp_seconds", "when the latest report run finished (Unix time)"
+                )
+                g.add_metric([], datetime.fromisoformat(latest["timestamp"]).timestamp())
+                yield g
 
     REGISTRY.register(LatestCollector())
     start_http_server(port)
@@ -89,7 +97,7 @@ def watch() -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--watch", action="store_true", help="keep running: scheduled and post-retrain runs")
     args = parser.parse_args()

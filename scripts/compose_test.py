@@ -277,6 +277,7 @@ def host_prometheus(tmp: Path) -> str:
         for sc in job["static_configs"]:
             sc["targets"] = [published[t] for t in sc["targets"]]
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+    shutil.copy(ROOT / "monitoring" / "alerts.yml", tmp / "alerts.yml")
     cmd = [
         prometheus,
         f"--config.file={tmp / 'prometheus.yml'}",
@@ -294,7 +295,11 @@ def host_prometheus(tmp: Path) -> str:
             return len(targets) == 2 and all(t["health"] == "up" for t in targets)
 
         ready("http://127.0.0.1:19090/api/v1/targets", 60, all_up)
-        return "both jobs (serving 8080, reporting 8083) up"
+        rules = httpx.get("http://127.0.0.1:19090/api/v1/rules", timeout=10).json()["data"]["groups"]
+        n_rules = sum(len(g["rules"]) for g in rules)
+        if not n_rules:
+            raise CheckFailed("Prometheus loaded no alert rules from monitoring/alerts.yml")
+        return f"both jobs (serving 8080, reporting 8083) up, {n_rules} alert rules loaded"
     finally:
         stop(proc)
 

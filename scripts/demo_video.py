@@ -3,9 +3,10 @@
 Starts the serving API, the web app and the Evidently UI on a private copy of the artifacts (so the
 demo always opens on version 1 and never touches your data), then drives headless Chromium
 (Debian's /usr/bin/chromium, through Playwright): upload a clip, watch the preview, predict, read the
-sampled frames and probabilities, send feedback; then shifted traffic from `clipwatch simulate` fires
-retrains while the Model page shows versions arriving; then the Evidently dashboard, /docs and
-/metrics. Screenshots taken at a steady rate get a caption bar naming the step and are encoded as
+sampled frames and probabilities, send feedback; score a batch; then shifted traffic from
+`clipwatch simulate` fires retrains (every k rows, and the drift and performance triggers) while the
+Model page shows versions arriving and which trigger started each; then the Evidently dashboard,
+/docs and /metrics. Screenshots taken at a steady rate get a caption bar naming the step and are encoded as
 H.264 1280x720. Also writes docs/demo.json (each step's caption and time span, which the tests
 check against the video), a poster frame and a short GIF of the loop.
 """
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from demo_captions import BAR_HEIGHT, HEIGHT, WIDTH, caption_bar  # noqa: E402
 
 from clipwatch.client.api import ApiClient  # noqa: E402
+from clipwatch.contract import sidecar  # noqa: E402
 from clipwatch.paths import Paths  # noqa: E402
 from clipwatch.processes import NotReady, free_port, serving_cmd, start, stop, webapp_cmd  # noqa: E402
 from clipwatch.secrets import ensure_secrets  # noqa: E402
@@ -61,6 +63,8 @@ class Stack:
         self.data, self.artifacts = dst.data_dir, dst.artifacts_dir
         self.data.mkdir(parents=True)
         shutil.copy(src.ref_data, dst.ref_data)
+        if sidecar(src.ref_data).is_file():  # the embedding contract it was built under
+            shutil.copy(sidecar(src.ref_data), sidecar(dst.ref_data))
         first = sorted(src.versions.iterdir())[0].name
         self.artifacts.mkdir()
         for item in src.artifacts_dir.iterdir():
@@ -78,6 +82,11 @@ class Stack:
             # A minute of traffic is too little for the if_better gate to call reliably (docs/retrain-cycle.md:
             # "the retrain cycle, shown"), so the demo promotes every challenger and says so.
             "PROMOTION_POLICY": "always",
+            # Every trigger on, and quick, so that drift and falling F1 fire within the demo's minute of traffic.
+            "RETRAIN_TRIGGERS": "rows,drift,performance",
+            "CLIPWATCH_RETRAIN_MIN_INTERVAL_S": "0",
+            "CLIPWATCH_TRIGGER_CHECK_S": "2",
+            "CLIPWATCH_RETRAIN_F1_WINDOW": "10",
             "API_URL": self.url("api"),
             "DO_NOT_TRACK": "1",
             "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
@@ -176,7 +185,7 @@ def visible(page, text: str):
     return lambda: page.get_by_text(text).first.is_visible()
 
 
-def record(stack: Stack, clip: Path, traffic_dir: Path) -> Recorder:
+def record(stack: Stack, clip: Path, batch: list[Path], traffic_dir: Path) -> Recorder:
     from playwright.sync_api import sync_playwright
 
     from clipwatch.client.simulate import simulate
@@ -199,7 +208,7 @@ def record(stack: Stack, clip: Path, traffic_dir: Path) -> Recorder:
             rec.step("start", "clipwatch: the web app, talking to the serving API; the model is version 1")
             page.goto(webapp, wait_until="networkidle")
             page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
-            rec.hold(4)
+            rec.hold(6)
 
             rec.step("upload", "1. Upload a clip: the browser previews it before anything is sent")
             page.set_input_files("input[type=file]", str(clip))
@@ -222,9 +231,19 @@ def record(stack: Stack, clip: Path, traffic_dir: Path) -> Recorder:
             rec.until(visible(page, "prod_data.csv now has 1 rows"), 60)
             rec.hold(4)
 
+            rec.step("batch", f"4. Batch: {len(batch)} clips scored through /predict/batch, a table and a CSV")
+            page.goto(f"{webapp}/batch", wait_until="networkidle")
+            page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
+            page.set_input_files("input[type=file]", [str(c) for c in batch])
+            rec.until(lambda: page.get_by_role("button", name=f"Score {len(batch)} clips").is_visible(), 60)
+            rec.hold(2)
+            page.get_by_role("button", name=f"Score {len(batch)} clips").click()
+            rec.until(visible(page, f"{len(batch)} scored"), 180)
+            rec.hold(6)
+
             rec.step(
                 "traffic",
-                f"4. Shifted traffic (clipwatch simulate): a retrain every {RETRAIN_EVERY_K} feedback rows "
+                f"5. Shifted traffic (clipwatch simulate): a retrain every {RETRAIN_EVERY_K} feedback rows "
                 "(policy 'always' for the demo)",
             )
             done = threading.Event()
@@ -235,7 +254,7 @@ def record(stack: Stack, clip: Path, traffic_dir: Path) -> Recorder:
 
                     def on_line(line: str) -> None:
                         lines.append(line)
-                        if line.startswith("retrain at row"):
+                        if line.startswith("retrain"):
                             run_reports(stack.settings())  # what the watcher does after each retrain
 
                     key = stack.settings().api_key.get_secret_value()
@@ -255,41 +274,63 @@ def record(stack: Stack, clip: Path, traffic_dir: Path) -> Recorder:
                     last_reload = time.monotonic()
                 return done.is_set()
 
-            rec.until(traffic_done, 900, max_seconds=40)
+            rec.until(traffic_done, 900, max_seconds=55)
             thread.join()
             for line in lines:
                 print(f"demo-video:   {line}", flush=True)
+            history = ApiClient(api, stack.settings().api_key.get_secret_value(), timeout=60).model()["history"]
+            # The drift and performance triggers are checked every 2 s: give them the time to answer too.
+            deadline = time.monotonic() + 120
+            while not {"drift", "performance"} <= fired(history) and time.monotonic() < deadline:
+                time.sleep(2)
+                history = ApiClient(api, stack.settings().api_key.get_secret_value(), timeout=60).model()["history"]
 
-            promoted = sum("promoted ->" in line for line in lines)
-            verdict = f"{promoted} of 3 challengers promoted" if promoted else "every challenger kept (scored lower)"
-            rec.step("model", f"5. Model page: {verdict}; each version's score and every retrain's verdict")
+            promoted = sum(e["outcome"] == "promoted" for e in history)
+            rec.step("model", f"6. Model page: {promoted} of {len(history)} challengers promoted; each version's score")
             page.reload(wait_until="networkidle")
             rec.until(visible(page, "Retrain history"), 60)
-            rec.hold(4)
-            page.mouse.wheel(0, 800)
+            rec.hold(8)
+
+            kinds = ", ".join(f"{n} by {k}" for k, n in sorted(count_triggers(history).items()))
+            rec.step("triggers", f"7. What started each retrain, and why: {kinds} (RETRAIN_TRIGGERS)")
+            page.get_by_text("Retrain history").scroll_into_view_if_needed()
+            rec.hold(12)
+            page.mouse.wheel(0, 500)
             rec.hold(6)
 
-            rec.step("reports", "6. Evidently: embedding drift and F1 over time as the shifted feedback accumulates")
+            rec.step("reports", "8. Evidently: embedding drift and F1 over time as the shifted feedback accumulates")
             project = httpx.get(stack.url("evidently") + "/api/projects", timeout=30).json()[0]["id"]
             page.goto(f"{stack.url('evidently')}/projects/{project}", wait_until="networkidle")
-            rec.hold(6)
+            rec.hold(8)
+            page.mouse.wheel(0, 900)
+            rec.hold(8)
             page.mouse.wheel(0, 900)
             rec.hold(6)
-            page.mouse.wheel(0, 900)
-            rec.hold(5)
 
-            rec.step("docs", "7. The serving API: OpenAPI docs for predict, batch, feedback, model")
+            rec.step("docs", "9. The serving API: OpenAPI docs for predict, batch, feedback, model")
             page.goto(f"{api}/docs", wait_until="networkidle")
-            rec.hold(7)
+            rec.hold(10)
 
-            rec.step("metrics", "8. Prometheus metrics: requests, latency, predictions, feedback, retrains")
+            rec.step("metrics", "10. Prometheus metrics: requests, latency, predictions, feedback, retrains")
             page.goto(f"{api}/metrics", wait_until="load")
             page.evaluate("() => window.scrollTo(0, document.body.scrollHeight / 3)")
-            rec.hold(6)
+            rec.hold(9)
             rec.close()
         finally:
             browser.close()
     return rec
+
+
+def count_triggers(history: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in history:
+        for kind in e.get("trigger", "rows").split("+"):
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def fired(history: list[dict]) -> set[str]:
+    return set(count_triggers(history))
 
 
 def encode(rec: Recorder, out: Path) -> None:
@@ -359,9 +400,12 @@ def main() -> int:
     from clipwatch.client.simulate import traffic_clips
 
     clip = traffic_clips(work / "upload", ["wave"], 1, shift=False, seed=3, start=7000)[0]
+    batch = traffic_clips(
+        work / "batch", ["clap", "jump", "run", "squat", "walk", "wave"], 6, shift=False, seed=4, start=7100
+    )
     try:
         stack.start()
-        rec = record(stack, clip, work / "traffic")
+        rec = record(stack, clip, batch, work / "traffic")
     finally:
         stack.stop()
     DOCS.mkdir(exist_ok=True)

@@ -153,9 +153,11 @@ def _retrain_line(run: dict) -> str:
         "promoted": f"promoted -> {run.get('new_version')}",
         "kept": f"kept {run.get('champion_version')}",
     }.get(run["outcome"], f"{run['outcome']}: {run.get('reason', '')}")
+    trigger = run.get("trigger", "rows")
+    what = "retrain" if trigger == "rows" else f"retrain ({trigger})"
     return (
-        f"retrain at row {run.get('trigger_rows')}: champion {run.get('champion_version')} F1 "
-        f"{f1(run.get('champion_f1'))} vs challenger F1 {f1(run.get('challenger_f1'))} "
+        f"{what} at row {run.get('trigger_rows') or run.get('rows_at')}: champion {run.get('champion_version')} "
+        f"F1 {f1(run.get('champion_f1'))} vs challenger F1 {f1(run.get('challenger_f1'))} "
         f"(holdout {run.get('holdout_rows')} rows): {verdict}"
     )
 

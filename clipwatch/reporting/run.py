@@ -29,6 +29,7 @@ import pandas as pd
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.backbone import file_sha256
 from clipwatch.dataset import PREDICTION, TARGET, read_embeddings
+from clipwatch.locking import exclusive
 from clipwatch.paths import Paths
 from clipwatch.reporting.dashboard import DRIFT_SHARE_ALERT, project
 from clipwatch.reporting.snapshots import drift_report, quality_report, reducer
@@ -61,6 +62,7 @@ class RunSummary:
     embedding_drift_window: float | None = None
     embedding_drift_detected: bool | None = None
     drift_detected: bool | None = None
+    drift_since: str | None = None  # while drift is detected: the timestamp of the run that first saw it
     f1: float | None = None
     balanced_accuracy: float | None = None
     precision: float | None = None
@@ -75,12 +77,20 @@ class RunSummary:
 
 
 def run_reports(settings: Settings | None = None) -> RunSummary:
-    """Compute the reports, add them to the workspace, write latest.json. Never fails on too little data."""
+    """Compute the reports, add them to the workspace, write latest.json. Never fails on too little data.
+
+    One run at a time per workspace, across processes (the watcher, a CronJob, a run by hand): a second
+    waits for the first, so snapshots and latest.json are never written by two at once."""
+    s = settings or get_settings()
+    with exclusive(Paths.from_settings(s).report_lock):
+        return _run_reports(s)
+
+
+def _run_reports(s: Settings) -> RunSummary:
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import MeanValue, RowCount
     from evidently.ui.workspace import Workspace
 
-    s = settings or get_settings()
     paths = Paths.from_settings(s)
     paths.workspace.mkdir(parents=True, exist_ok=True)
     ws = Workspace.create(str(paths.workspace))
@@ -161,6 +171,12 @@ def run_reports(settings: Settings | None = None) -> RunSummary:
     # The alert needs both signals: the model-based verdict alone fires on small undrifted samples
     # (seen: 30 ordinary clips against a 90-row reference scored 0.68 and were flagged).
     summary.drift_detected = bool((summary.drift_share or 0) > DRIFT_SHARE_ALERT and summary.embedding_drift_detected)
+    if summary.drift_detected:
+        # One drift episode, one id, however many runs it lasts: what the drift retrain trigger keys on.
+        previous = read_latest(s) or {}
+        summary.drift_since = (
+            previous.get("drift_since") if previous.get("drift_detected") else None
+        ) or summary.timestamp
     summary.timings_s["total"] = round(time.perf_counter() - t0, 2)
     _write_latest(paths, summary)
     log.info(

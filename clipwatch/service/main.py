@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import asynccontextmanager
 
@@ -13,9 +14,12 @@ import clipwatch
 from clipwatch.service.docs import mount_offline_docs
 from clipwatch.service.errors import install_error_handlers
 from clipwatch.service.limits import RequestLimits
+from clipwatch.service.request_id import RequestId
 from clipwatch.service.routes import feedback, model, ops, predict
 from clipwatch.service.runtime import Service
 from clipwatch.settings import Settings, get_settings
+
+access = logging.getLogger("clipwatch.access")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Observe)
     # Added last, so it runs first: sizes and deadlines hold before any other code sees the request.
     app.add_middleware(RequestLimits, settings=settings)
+    # Outermost of all: every answer, the limits' included, carries the request id.
+    app.add_middleware(RequestId)
     install_error_handlers(app)
     for module in (predict, feedback, model, ops):
         app.include_router(module.router)
@@ -75,8 +81,23 @@ class Observe:
         try:
             await self.app(scope, receive, sending)
         finally:
+            elapsed = time.perf_counter() - start
             endpoint = getattr(scope.get("route"), "path", "unmatched")
             service = getattr(scope["app"].state, "service", None)
             if service is not None:
                 service.metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
-                service.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+                service.metrics.latency.labels(endpoint).observe(elapsed)
+            # The access line (uvicorn's own is off: it runs outside the request and can't name its id).
+            access.info(
+                "%s %s %d %.0f ms",
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed * 1e3,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1e3, 1),
+                },
+            )

@@ -7,10 +7,14 @@ from collections import deque
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    Info,
     generate_latest,
 )
 
@@ -21,6 +25,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # The default registry's process_* (memory, descriptors, CPU), python_gc_* and python_info series.
+        for collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
+            r.register(collector)
         self.requests = Counter("clipwatch_requests", "HTTP requests", ["endpoint", "method", "status"], registry=r)
         self.latency = Histogram(
             "clipwatch_request_duration_seconds", "request latency", ["endpoint"], buckets=LATENCY_BUCKETS, registry=r
@@ -48,6 +55,9 @@ class Metrics:
             registry=r,
         )
         self.model_version = Gauge("clipwatch_model_version", "number of the live model version", registry=r)
+        self.model_info = Info(
+            "clipwatch_model", "the live model: version, backbone, K, pooling, classifier", registry=r
+        )
         self.rolling_accuracy = Gauge(
             "clipwatch_rolling_accuracy", "share of recent feedback rows where the prediction was right", registry=r
         )

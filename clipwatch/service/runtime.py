@@ -80,6 +80,16 @@ class Service:
     def _on_swap(self, predictor: Predictor) -> None:
         with suppress(ValueError):
             self.metrics.model_version.set(int(predictor.version.name.lstrip("v")))
+        e, meta = predictor.embedder, predictor.version.metadata
+        self.metrics.model_info.info(
+            {
+                "version": predictor.version.name,
+                "backbone": e.backbone.sha256[:12],
+                "k": str(e.k),
+                "pooling": e.pooling,
+                "classifier": str(meta.get("training", {}).get("classifier", "random-forest")),
+            }
+        )
         self.feedback = FeedbackStore(self.paths.prod_data, predictor.embedder.dim, predictor.embedder.contract())
 
     def _on_retrain(self, outcome: RetrainOutcome) -> None:

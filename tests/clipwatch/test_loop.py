@@ -50,10 +50,10 @@ def test_triggers_coalesce_into_one_waiting_run(make_settings, monkeypatch):
     release = threading.Event()
     runs: list[int] = []
 
-    def slow_retrain(settings, *, trigger_rows):
+    def slow_retrain(settings, *, trigger):
         release.wait(30)
-        runs.append(trigger_rows)
-        return RetrainOutcome("x", "kept", "t", trigger_rows=trigger_rows)
+        runs.append(trigger.rows)
+        return RetrainOutcome("x", "kept", "t", trigger_rows=trigger.rows)
 
     monkeypatch.setattr(loop_module, "retrain", slow_retrain)
     loop = RetrainLoop(make_settings(retrain_every_k=1))

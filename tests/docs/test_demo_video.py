@@ -10,7 +10,19 @@ from clipwatch.settings import PROJECT_ROOT
 from scripts.demo_captions import BAR_HEIGHT, HEIGHT, WIDTH, caption_bar
 
 DOCS = PROJECT_ROOT / "docs"
-STEPS = ["start", "upload", "predict", "feedback", "traffic", "model", "reports", "docs", "metrics"]
+STEPS = [
+    "start",
+    "upload",
+    "predict",
+    "feedback",
+    "batch",
+    "traffic",
+    "model",
+    "triggers",
+    "reports",
+    "docs",
+    "metrics",
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +37,12 @@ def video():
     return path, meta, codec, rate, frames
 
 
-def test_the_demo_is_h264_1280x720_between_one_and_three_minutes_and_small(video):
+def test_the_demo_is_h264_1280x720_between_two_and_a_half_and_four_minutes_and_small(video):
     path, meta, codec, rate, frames = video
     assert codec == "h264"
     assert frames[0].shape == (HEIGHT, WIDTH, 3)
     assert len(frames) == meta["frames"]
-    assert 60 <= len(frames) / rate <= 180
+    assert 150 <= len(frames) / rate <= 240
     assert path.stat().st_size < 10e6
 
 

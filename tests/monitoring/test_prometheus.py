@@ -36,6 +36,28 @@ def test_promtool_accepts_the_config():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_the_alert_rules_fire_on_what_they_watch_and_not_otherwise():
+    """monitoring/alerts_test.yml feeds each rule series built to fire it, and healthy ones."""
+    res = subprocess.run(
+        [_needs("promtool"), "test", "rules", "alerts_test.yml"],
+        cwd=MONITORING,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0 and "SUCCESS" in res.stdout, res.stdout + res.stderr
+    rules = yaml.safe_load((MONITORING / "alerts.yml").read_text())["groups"][0]["rules"]
+    assert {r["alert"] for r in rules} >= {
+        "ClipwatchApiErrors",
+        "ClipwatchPredictSlow",
+        "ClipwatchDriftDetected",
+        "ClipwatchLowF1",
+        "ClipwatchReportsStale",
+        "ClipwatchRetrainFailing",
+    }
+    assert "alerts.yml" in yaml.safe_load((MONITORING / "prometheus.yml").read_text())["rule_files"]
+
+
 def test_grafana_provisioning_points_at_the_dashboard_and_datasource():
     ds = yaml.safe_load((MONITORING / "grafana/provisioning/datasources/prometheus.yml").read_text())
     uid = ds["datasources"][0]["uid"]
@@ -52,6 +74,7 @@ def test_grafana_provisioning_points_at_the_dashboard_and_datasource():
         "quality",
         "model version",
         "retrains",
+        "firing alerts",
     ):
         assert needed in titles, needed
 
@@ -81,6 +104,7 @@ def test_real_prometheus_scrapes_the_api_and_finds_every_dashboard_series(live_s
     config["scrape_configs"] = [c for c in config["scrape_configs"] if c["job_name"] == "clipwatch-serving"]
     config["scrape_configs"][0]["static_configs"] = [{"targets": [server.url.removeprefix("http://")]}]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    (tmp_path / "alerts.yml").write_text((MONITORING / "alerts.yml").read_text())
     port = free_port()
     cmd = [
         prometheus,
@@ -97,6 +121,9 @@ def test_real_prometheus_scrapes_the_api_and_finds_every_dashboard_series(live_s
             "clipwatch_feedback_rows",
             "clipwatch_predictions_total",
             "clipwatch_rolling_accuracy",
+            'clipwatch_model_info{pooling="mean+motion",k="16"}',
+            "process_resident_memory_bytes",
+            "python_gc_collections_total",
         ]
         while time.time() < deadline and len(found) < len(wanted):
             time.sleep(1)
@@ -109,5 +136,9 @@ def test_real_prometheus_scrapes_the_api_and_finds_every_dashboard_series(live_s
                     found[q] = r["data"]["result"]
         assert set(found) == set(wanted), set(wanted) - set(found)
         assert float(found["clipwatch_feedback_rows"][0]["value"][1]) == 1.0
+        rules = httpx.get(f"http://127.0.0.1:{port}/api/v1/rules", timeout=5).json()["data"]["groups"]
+        assert len(rules[0]["rules"]) == len(
+            yaml.safe_load((MONITORING / "alerts.yml").read_text())["groups"][0]["rules"]
+        )
     finally:
         stop(proc)

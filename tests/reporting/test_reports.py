@@ -120,3 +120,18 @@ def test_without_predictions_drift_is_reported_and_the_gap_said_once(make_settin
     said = [r.getMessage() for r in caplog.records if str(paths.prod_data) in r.getMessage()]
     assert len(said) == 2, said  # one line per missing column, not one per run
     assert "no 'prediction' column: the quality reports" in said[0]
+
+
+def test_report_runs_take_turns(make_settings):
+    """Two report runs on one workspace (the watcher and a CronJob) never write at once: the second waits."""
+    import threading
+
+    from clipwatch.locking import exclusive
+
+    s = make_settings()
+    done = threading.Event()
+    with exclusive(Paths.from_settings(s).report_lock):
+        t = threading.Thread(target=lambda: (run_reports(s), done.set()), daemon=True)
+        t.start()
+        assert not done.wait(1.5), "a report run went ahead while another held the workspace"
+    assert done.wait(120)

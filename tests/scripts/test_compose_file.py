@@ -36,3 +36,12 @@ def test_no_default_password_and_secrets_come_from_init():
     assert "change-me" not in (PROJECT_ROOT / "docker-compose.yml").read_text()
     assert services["webapp"]["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert "./artifacts/secrets:/artifacts/secrets:ro" in services["webapp"]["volumes"]
+
+
+def test_the_per_component_files_use_the_handouts_container_names():
+    names = {f: load(f"{f}/docker-compose.yml") for f in ("serving", "webapp", "reporting")}
+    assert names["serving"]["serving-api"]["container_name"] == "serving-api"
+    assert names["webapp"]["webapp"]["container_name"] == "webapp"
+    assert names["reporting"]["reporting"]["container_name"] == "reporting"
+    # The web app's entry point is webapp/api.py, as the handout names it.
+    assert "webapp/api.py" in (PROJECT_ROOT / "webapp" / "Dockerfile").read_text()

@@ -66,6 +66,8 @@ class LiveServer:
             **({"CLIPWATCH_API_KEY": settings.api_key.get_secret_value()} if settings.api_key else {}),
             **({"CLIPWATCH_UPLOAD_DIR": str(settings.upload_dir)} if settings.upload_dir else {}),
             "CLIPWATCH_N_ESTIMATORS": str(settings.n_estimators),
+            "CLIPWATCH_CLASSIFIER": settings.classifier,
+            "RETRAIN_TRIGGERS": ",".join(settings.retrain_triggers),
             "RETRAIN_EVERY_K": str(settings.retrain_every_k),
             "PROMOTION_POLICY": settings.promotion_policy,
             "RETRAIN_MODE": settings.retrain_mode,

@@ -79,6 +79,7 @@ def test_a_retrain_killed_mid_way_leaves_the_previous_model_serving(make_setting
         **os.environ,
         "CLIPWATCH_DATA_DIR": str(paths.data_dir),
         "CLIPWATCH_ARTIFACTS_DIR": str(paths.artifacts_dir),
+        "CLIPWATCH_CLASSIFIER": "random-forest",  # 3000 trees: slow enough to be killed mid-fit
         "CLIPWATCH_N_ESTIMATORS": "3000",
         "CLIPWATCH_TRAIN_JOBS": "1",
         "PROMOTION_POLICY": "always",

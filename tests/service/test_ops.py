@@ -67,6 +67,12 @@ def test_metrics_expose_requests_stages_predictions_and_model(client, videos):
         "clipwatch_predictions_total{label=",
         "clipwatch_prediction_confidence_count 1.0",
         "clipwatch_model_version 1.0",
+        # the live model as labels, and the process's own health (lost with a custom registry before)
+        'clipwatch_model_info{backbone="',
+        'k="16",pooling="mean+motion",version="v0001"} 1.0',
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "python_gc_collections_total{generation=",
     ):
         assert series in text, series
 

@@ -33,6 +33,8 @@ def test_model_page_shows_version_metrics_history_and_confusion(page):
         {
             "started_at": "t",
             "trigger_rows": 20,
+            "trigger": "drift",
+            "trigger_reason": "the report of t detected drift",
             "outcome": "kept",
             "champion_version": "v0001",
             "champion_f1": 0.7,
@@ -51,6 +53,8 @@ def test_model_page_shows_version_metrics_history_and_confusion(page):
         "K=16 frames, mean+motion pooling, 2560 values; classifier: logistic-regression" in c.value for c in at.caption
     )
     assert at.dataframe[0].value["outcome"].tolist() == ["kept"]
+    assert at.dataframe[0].value["trigger"].tolist() == ["drift"]  # which trigger fired, and why
+    assert at.dataframe[0].value["trigger_reason"].tolist() == ["the report of t detected drift"]
     assert at.dataframe[1].value.shape == (6, 6)
     assert "localhost:8082" in at.markdown[-1].value
 

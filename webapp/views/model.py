@@ -49,11 +49,12 @@ st.caption(
 )
 history = pd.DataFrame(info["history"])
 if history.empty:
-    st.write("No retrain yet: one runs every", info["retrain_every_k"], "feedback rows.")
+    st.write("No retrain yet: one runs every", info["retrain_every_k"], "feedback rows, or as RETRAIN_TRIGGERS says.")
 else:
     cols = [
         "started_at",
-        "trigger_rows",
+        "trigger",
+        "trigger_reason",
         "outcome",
         "champion_version",
         "champion_f1",

@@ -1,4 +1,4 @@
-"""clipwatch web app: `streamlit run webapp/app.py --server.port 8081`.
+"""clipwatch web app: `streamlit run webapp/api.py --server.port 8081` (api.py, as the course handout names it).
 
 A thin client of the serving API (API_URL); all logic lives in the clipwatch package.
 """

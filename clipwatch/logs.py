@@ -1,0 +1,66 @@
+"""One logging configuration for every clipwatch process: the API (and uvicorn), the report watcher, the CLI.
+
+Human-readable lines by default; one JSON object per line with CLIPWATCH_LOG_FORMAT=json, for a log
+shipper. CLIPWATCH_LOG_LEVEL sets the level (INFO). Inside an API request every line carries the
+request's id (clipwatch.service.request_id), which the response returns as X-Request-ID.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from contextvars import ContextVar
+from datetime import datetime, timezone
+
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+TEXT = "%(asctime)s %(levelname)s %(name)s%(rid)s: %(message)s"
+# uvicorn configures these itself before it imports the app; they are brought under the one handler,
+# and its access log is replaced by clipwatch's own line per request, which knows the request id.
+UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+class _RequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        rid = request_id.get()
+        record.request_id = rid
+        record.rid = f" [{rid}]" if rid else ""
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if getattr(record, "request_id", None):
+            line["request_id"] = record.request_id
+        for key in ("method", "path", "status", "duration_ms"):  # the access line's fields
+            if hasattr(record, key):
+                line[key] = getattr(record, key)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure(fmt: str | None = None, level: str | None = None, stream=None) -> None:
+    """Install the one handler on the root logger (idempotent: a second call replaces the first)."""
+    fmt = (fmt or os.environ.get("CLIPWATCH_LOG_FORMAT") or "text").lower()
+    if fmt not in ("text", "json"):
+        raise ValueError(f"CLIPWATCH_LOG_FORMAT={fmt!r}: text or json")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(_RequestId())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT))
+    handler.set_name("clipwatch")
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if h.get_name() != "clipwatch"] + [handler]
+    root.setLevel((level or os.environ.get("CLIPWATCH_LOG_LEVEL") or "INFO").upper())
+    for name in UVICORN:
+        logger = logging.getLogger(name)
+        logger.handlers, logger.propagate = [], True
+    logging.getLogger("uvicorn.access").disabled = True
