@@ -177,9 +177,10 @@ def closed_by_default(repo: Path) -> str:
     anonymous = httpx.post("http://127.0.0.1:8080/feedback", json={"prediction_id": "0" * 32, "target": "x"})
     if anonymous.status_code != 401:
         raise CheckFailed(f"/feedback without a key: HTTP {anonymous.status_code}, want 401")
-    published = run([ENGINE, "port", containers("clipwatch", "reporting")[0]])
-    if any(not line.split("->")[-1].strip().startswith("127.0.0.1:") for line in published.splitlines() if line):
-        raise CheckFailed(f"reporting publishes beyond localhost: {published}")
+    for service in ("reporting", "report-watcher"):
+        published = run([ENGINE, "port", containers("clipwatch", service)[0]])
+        if any(not line.split("->")[-1].strip().startswith("127.0.0.1:") for line in published.splitlines() if line):
+            raise CheckFailed(f"{service} publishes beyond localhost: {published}")
     modes = {
         n: oct((repo / "artifacts" / "secrets" / n).stat().st_mode & 0o777) for n in ("api_key", "webapp_password")
     }
@@ -188,7 +189,7 @@ def closed_by_default(repo: Path) -> str:
     if read_only != "true":
         raise CheckFailed(f"serving-api's root filesystem is writable ({read_only})")
     return (
-        f"/feedback without the key: 401; reporting bound to 127.0.0.1; generated secrets {modes}; "
+        f"/feedback without the key: 401; reporting and report-watcher bound to 127.0.0.1; generated secrets {modes}; "
         "serving-api's root filesystem read-only"
     )
 
@@ -272,7 +273,7 @@ def host_prometheus(tmp: Path) -> str:
 
     config = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())
     config["global"]["scrape_interval"] = "1s"
-    published = {"serving-api:8080": "127.0.0.1:8080", "reporting:8083": "127.0.0.1:8083"}
+    published = {"serving-api:8080": "127.0.0.1:8080", "report-watcher:8083": "127.0.0.1:8083"}
     for job in config["scrape_configs"]:
         for sc in job["static_configs"]:
             sc["targets"] = [published[t] for t in sc["targets"]]

@@ -22,6 +22,8 @@ __all__ = [
     "clip_preview",
     "digest",
     "embedding_spec",
+    "forget_model",
+    "live_model",
     "model_info",
     "sampled_frames",
     "settings",
@@ -39,10 +41,28 @@ def api() -> ApiClient:
     return ApiClient(s.api_url, s.api_key.get_secret_value() if s.api_key else None, s.api_timeout_s)
 
 
+MODEL_TTL_S = 5.0  # /model is asked on every rerun of every page; a few seconds old is fresh enough
+
+
+@st.cache_data(ttl=MODEL_TTL_S, show_spinner=False)
+def _model(api_url: str) -> dict:
+    return api().model()  # a failure raises, and is not cached
+
+
+def live_model() -> dict:
+    """GET /model, cached for MODEL_TTL_S (raises ApiError)."""
+    return _model(settings().api_url)
+
+
+def forget_model() -> None:
+    """Drop the cached /model: after a retrain or a rollback the next page must see the new version."""
+    _model.clear()
+
+
 def model_info() -> dict | None:
-    """GET /model, or None after showing why it failed."""
+    """GET /model (cached briefly), or None after showing why it failed."""
     try:
-        return api().model()
+        return live_model()
     except ApiError as exc:
         st.error(f"Can't reach the model: {exc}")
         return None
@@ -79,7 +99,7 @@ def embedding_spec() -> tuple[dict, bool]:
     API's container may be configured otherwise than this one; when it can't be asked, this app's
     own settings stand in (and the page says so)."""
     try:
-        spec = api().model()["embedding"]
+        spec = live_model()["embedding"]
         return {k: spec[k] for k in ("num_frames", "input_size", "sampling")}, True
     except (ApiError, KeyError, TypeError):
         s = settings()

@@ -10,8 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from clipwatch.errors import ClipwatchError
+
+GET_RETRIES = 3  # 0.3, 0.6, 1.2 s apart
 
 
 class ApiError(ClipwatchError):
@@ -29,6 +33,18 @@ class ApiClient:
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
         self.session = requests.Session()
+        # GETs are idempotent: a refused connection or a 502/503/504 (an API restarting, a replica
+        # draining, Retry-After honoured) is retried with back-off. A POST is never replayed.
+        retry = Retry(
+            total=GET_RETRIES,
+            backoff_factor=0.3,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=frozenset({"GET"}),
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, HTTPAdapter(max_retries=retry))
         if self.api_key:
             self.session.headers["Authorization"] = f"Bearer {self.api_key}"
 

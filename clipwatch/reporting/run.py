@@ -141,13 +141,17 @@ def _run_reports(s: Settings) -> RunSummary:
 
     for scope, rows in (("all", slice(None)), ("window", slice(n - window, n))):
         t = time.perf_counter()
-        snap, share, score, detected = drift_report(ref_X, prod_X[rows], pca, timestamp=now, tags=["drift", scope])
+        snap, share, score, detected = drift_report(
+            ref_X, prod_X[rows], pca, share_alert=DRIFT_SHARE_ALERT, timestamp=now, tags=["drift", scope]
+        )
         ws.add_run(evidently_project.id, snap, include_data=False, name=f"drift ({scope})")
         summary.timings_s[f"drift_{scope}"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()
         part, numbers = prod.iloc[rows], {}
         if has_prediction:
-            qsnap, numbers = quality_report(part, classes, timestamp=now, tags=["quality", scope])
+            qsnap, numbers = quality_report(
+                part, classes, min_f1=s.retrain_min_f1, timestamp=now, tags=["quality", scope]
+            )
             ws.add_run(evidently_project.id, qsnap, include_data=False, name=f"quality ({scope})")
         if "model_number" in part.columns:
             versions = part[["model_number"]].fillna(0)

@@ -34,11 +34,14 @@ def metric_type(m: dict) -> str:
     return m["config"]["type"].rsplit(":", 1)[-1]
 
 
-def drift_report(ref_X, cur_X, pca, **run_kw):
-    """Evidently snapshot + (share of drifted components, embedding drift score)."""
+def drift_report(ref_X, cur_X, pca, *, share_alert: float, **run_kw):
+    """Evidently snapshot + (share of drifted components, embedding drift score).
+
+    share_alert: the drift alert's line, an Evidently test on the share, so the UI marks each run pass or fail."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import DriftedColumnsCount, EmbeddingsDrift
     from evidently.metrics.embeddings import ModelDriftMethod
+    from evidently.tests import lte
 
     ref_pc, cur_pc = _components(pca, ref_X), _components(pca, cur_X)
     emb_cols = [f"emb_{i + 1}" for i in range(ref_X.shape[1])]
@@ -48,7 +51,9 @@ def drift_report(ref_X, cur_X, pca, **run_kw):
     method = ModelDriftMethod(bootstrap=True, quantile_probability=0.95)
     report = Report(
         [
-            DriftedColumnsCount(columns=list(ref_pc.columns), method="ks", threshold=0.05),
+            DriftedColumnsCount(
+                columns=list(ref_pc.columns), method="ks", threshold=0.05, share_tests=[lte(share_alert)]
+            ),
             EmbeddingsDrift(embeddings_name="clip", drift_method=method),
         ]
     )
@@ -68,10 +73,13 @@ def drift_report(ref_X, cur_X, pca, **run_kw):
     return snapshot, share, score, bool(detected)
 
 
-def quality_report(prod: pd.DataFrame, classes: list[str], **run_kw):
-    """Evidently snapshot of target vs prediction + the headline numbers."""
+def quality_report(prod: pd.DataFrame, classes: list[str], *, min_f1: float, **run_kw):
+    """Evidently snapshot of target vs prediction + the headline numbers.
+
+    min_f1: the low-F1 alert's line (CLIPWATCH_RETRAIN_MIN_F1), an Evidently test on macro F1."""
     from evidently import DataDefinition, Dataset, MulticlassClassification, Report
     from evidently.metrics import Accuracy, F1ByLabel, F1Score, Precision, Recall, RecallByLabel, RowCount
+    from evidently.tests import gte
 
     df = prod[[TARGET, PREDICTION]].astype(str)
     definition = DataDefinition(
@@ -80,7 +88,9 @@ def quality_report(prod: pd.DataFrame, classes: list[str], **run_kw):
             MulticlassClassification(target=TARGET, prediction_labels=PREDICTION, labels={c: c for c in classes})
         ],
     )
-    report = Report([F1Score(), Precision(), Recall(), Accuracy(), F1ByLabel(), RecallByLabel(), RowCount()])
+    report = Report(
+        [F1Score(tests=[gte(min_f1)]), Precision(), Recall(), Accuracy(), F1ByLabel(), RecallByLabel(), RowCount()]
+    )
     snapshot = report.run(Dataset.from_pandas(df, data_definition=definition), None, **run_kw)
     numbers = {}
     for m in snapshot.dict()["metrics"]:

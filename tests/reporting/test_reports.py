@@ -60,6 +60,15 @@ def test_shifted_clips_drift_and_ordinary_clips_do_not(make_settings, tmp_path, 
     # Both scopes ran, and the snapshots landed in the workspace.
     assert {"drift_all", "drift_window", "quality_all", "quality_window"} <= set(summary.timings_s)
     assert len(list(Paths.from_settings(s).workspace.rglob("snapshots/*.json"))) >= 6
+    # The alert lines are Evidently tests: the UI shows each run's verdict.
+    verdicts = {}
+    for snap in Paths.from_settings(s).workspace.rglob("snapshots/*.json"):
+        for result in json.loads(snap.read_text())["metric_results"].values():
+            for test in result.get("tests") or []:
+                verdicts.setdefault(test["name"].split(":")[0], set()).add(test["status"])
+    drift = verdicts["Share of Drifted Columns"]
+    assert drift == ({"FAIL"} if shift else {"SUCCESS"}), verdicts
+    assert verdicts["F1 score metric"] <= {"SUCCESS", "FAIL"}, verdicts  # against CLIPWATCH_RETRAIN_MIN_F1
 
 
 def test_watch_mode_serves_the_latest_figures_as_gauges(make_settings, videos):

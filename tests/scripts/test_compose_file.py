@@ -22,7 +22,7 @@ def test_only_the_api_and_the_web_app_listen_beyond_the_host():
 
 def test_long_running_services_are_locked_down():
     services = load()
-    for name in ("serving-api", "webapp", "reporting"):
+    for name in ("serving-api", "webapp", "reporting", "report-watcher"):
         svc = services[name]
         assert svc["read_only"] is True and svc["cap_drop"] == ["ALL"], name
         assert "no-new-privileges:true" in svc["security_opt"], name
@@ -45,3 +45,13 @@ def test_the_per_component_files_use_the_handouts_container_names():
     assert names["reporting"]["reporting"]["container_name"] == "reporting"
     # The web app's entry point is webapp/api.py, as the handout names it.
     assert "webapp/api.py" in (PROJECT_ROOT / "webapp" / "Dockerfile").read_text()
+
+
+def test_the_watcher_is_its_own_service_and_the_long_running_ones_have_healthchecks():
+    services = load()
+    assert services["report-watcher"]["command"] == ["python", "reporting/project.py", "--watch"]
+    assert "--watch" not in " ".join(services["reporting"]["command"])  # no unsupervised background job
+    assert services["report-watcher"]["restart"] == "unless-stopped"
+    for name, port in (("serving-api", 8080), ("webapp", 8081), ("reporting", 8082), ("report-watcher", 8083)):
+        check = " ".join(services[name]["healthcheck"]["test"])
+        assert f"127.0.0.1:{port}/" in check, name

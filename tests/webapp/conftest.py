@@ -89,6 +89,9 @@ def page():
     config.set_option("server.address", "127.0.0.1")
 
     def load(name: str) -> AppTest:
+        import streamlit as st
+
+        st.cache_data.clear()  # /model is cached for a few seconds: each test brings its own API answers
         at = AppTest.from_file(str(WEBAPP / "views" / f"{name}.py"), default_timeout=60)
         return at
 

@@ -75,6 +75,31 @@ def test_feedback_that_triggers_a_retrain_shows_the_outcome(page, videos):
 
 
 @responses.activate
+def test_following_a_running_retrain_never_blocks_the_page(page, videos):
+    """The retrain has not finished: the page answers at once, says so, and polls in a fragment."""
+    import time
+
+    responses.post(f"{API}/predict", json=prediction())
+    responses.get(f"{API}/model", json=model_info())  # no history entry for row 20 yet
+    responses.post(
+        f"{API}/feedback",
+        json={
+            "rows": 20,
+            "retrain_triggered": True,
+            "retrain_every_k": 20,
+            "prediction": "walk",
+            "model_version": "v0001",
+        },
+    )
+    at = _upload(page("classify").run(), videos)
+    at.button[0].click().run()
+    t0 = time.monotonic()
+    at.button[1].click().run()
+    assert time.monotonic() - t0 < 20 and not at.exception
+    assert any("Row 20 triggered a retrain" in i.value for i in at.info)
+
+
+@responses.activate
 def test_api_down_gives_a_specific_message_not_a_traceback(page, videos):
     responses.post(f"{API}/predict", body=requests.exceptions.ConnectionError("refused"))
     at = _upload(page("classify").run(), videos)

@@ -5,7 +5,52 @@ import time
 import pandas as pd
 import streamlit as st
 from auth import signed_in
-from common import ApiError, ClipError, api, clip_preview, digest, embedding_spec, sampled_frames
+from common import (
+    ApiError,
+    ClipError,
+    api,
+    clip_preview,
+    digest,
+    embedding_spec,
+    forget_model,
+    live_model,
+    sampled_frames,
+)
+
+FOLLOW_FOR_S = 600  # how long the page follows a retrain before it sends the user to the Model page
+
+
+@st.fragment(run_every=1.0)
+def follow_retrain(rows: int) -> None:
+    """Look for the retrain row `rows` started, once a second, without blocking the page."""
+    started = st.session_state.setdefault("following_since", {}).setdefault(rows, time.time())
+    entry = None
+    try:
+        history = api().model().get("history", [])
+        entry = next((h for h in reversed(history) if h.get("trigger_rows") == rows), None)
+    except ApiError as exc:
+        st.caption(f"waiting for the API: {exc}")
+    if entry is not None:
+        st.session_state.retrains[rows] = entry
+        forget_model()  # a new version may be live: the next /model must be fresh
+        st.rerun()  # the whole page, which now shows the outcome and stops polling
+    elif time.time() - started > FOLLOW_FOR_S:
+        st.warning("The retrain is taking long; see the Model page later.")
+    else:
+        st.info(f"Row {rows} triggered a retrain… ({time.time() - started:.0f} s)")
+
+
+def show_outcome(rows: int, entry: dict) -> None:
+    outcome = entry["outcome"]
+    scores = f"challenger macro F1 {entry['challenger_f1']} vs champion {entry['champion_f1']}"
+    with st.status(f"Row {rows}'s retrain: {outcome}", state="error" if outcome == "failed" else "complete"):
+        if outcome == "promoted":
+            st.write(f"New model **{entry['new_version']}** is live ({scores} on held-out feedback).")
+        elif outcome == "kept":
+            st.write(f"The current model stays ({scores}). {entry.get('reason') or ''}")
+        else:
+            st.write(entry.get("reason") or "")
+
 
 st.title("Classify a clip")
 
@@ -80,7 +125,7 @@ if not signed_in():
     st.stop()
 classes = sorted(pred["probabilities"])
 try:
-    allow_new = api().model().get("allow_new_classes", False)
+    allow_new = live_model().get("allow_new_classes", False)
 except ApiError:  # the form works without it: the prediction names every known class
     allow_new = False
 with st.form("feedback_form"):
@@ -100,27 +145,8 @@ fb = st.session_state.get("feedback")
 if fb:
     st.success(f"Saved. prod_data.csv now has {fb['rows']} rows (a retrain runs every {fb['retrain_every_k']}).")
     if fb["retrain_triggered"]:
-        with st.status(f"Row {fb['rows']} triggered a retrain…", expanded=True) as status:
-            entry, deadline = None, time.time() + 600
-            while entry is None and time.time() < deadline:
-                try:
-                    history = api().model().get("history", [])
-                    entry = next((h for h in reversed(history) if h.get("trigger_rows") == fb["rows"]), None)
-                except ApiError as exc:
-                    st.write(f"waiting for the API: {exc}")
-                if entry is None:
-                    time.sleep(1)
-            if entry is None:
-                status.update(label="The retrain is taking long; see the Model page later.", state="error")
-            else:
-                outcome = entry["outcome"]
-                scores = f"challenger macro F1 {entry['challenger_f1']} vs champion {entry['champion_f1']}"
-                if outcome == "promoted":
-                    status.update(label=f"Retrain done: {entry['new_version']} promoted", state="complete")
-                    st.write(f"New model **{entry['new_version']}** is live ({scores} on held-out feedback).")
-                elif outcome == "kept":
-                    status.update(label=f"Retrain done: {entry['champion_version']} kept", state="complete")
-                    st.write(f"The current model stays ({scores}). {entry.get('reason') or ''}")
-                else:
-                    status.update(label=f"Retrain {outcome}", state="error")
-                    st.write(entry.get("reason") or "")
+        done = st.session_state.setdefault("retrains", {}).get(fb["rows"])
+        if done is None:
+            follow_retrain(fb["rows"])
+        else:
+            show_outcome(fb["rows"], done)

@@ -1,0 +1,66 @@
+"""The API client the web app and `clipwatch score` share: GETs ride out a restarting API, POSTs never replay."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import pytest
+
+from clipwatch.client.api import ApiClient, ApiError
+
+
+class Flaky(BaseHTTPRequestHandler):
+    """Answers 503 (with Retry-After: 0) to the first `failures` requests, then 200."""
+
+    failures = 2
+    seen: ClassVar[list[str]] = []
+
+    def _answer(self) -> None:
+        type(self).seen.append(self.command)
+        if len(type(self).seen) <= type(self).failures:
+            self.send_response(503)
+            self.send_header("Retry-After", "0")
+            body = b'{"detail": "model not loaded"}'
+        else:
+            self.send_response(200)
+            body = json.dumps({"status": "ok"}).encode()
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky():
+    Flaky.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_get_is_retried_through_a_brief_503(flaky):
+    assert ApiClient(flaky, timeout=5).health() == {"status": "ok"}
+    assert Flaky.seen == ["GET", "GET", "GET"]
+
+
+def test_a_post_is_never_replayed(flaky):
+    with pytest.raises(ApiError, match="503: model not loaded") as err:
+        ApiClient(flaky, timeout=5).feedback("a" * 32, "walk")
+    assert err.value.status == 503 and Flaky.seen == ["POST"]
+
+
+def test_a_get_gives_up_after_its_retries_with_the_apis_reason(flaky):
+    Flaky.failures = 100
+    try:
+        with pytest.raises(ApiError, match="503"):
+            ApiClient(flaky, timeout=5).model()
+        assert Flaky.seen == ["GET"] * 4  # the first try and three retries
+    finally:
+        Flaky.failures = 2
