@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from clipwatch.artifacts import ArtifactStore, check_compatible
 from clipwatch.contract import check_table
+from clipwatch.dataset import embedding_width
 from clipwatch.paths import Paths
 from clipwatch.secrets import ensure_secrets
 from clipwatch.settings import Settings, get_settings
@@ -51,7 +51,7 @@ def ensure_all(
     built_ref = False
     if paths.ref_data.is_file():
         # Built under other settings (K, pooling, ...): say so and stop, rather than serve a silent mix.
-        check_table(paths.ref_data, embedder.contract(), _width(paths.ref_data))
+        check_table(paths.ref_data, embedder.contract(), embedding_width(paths.ref_data))
         echo(f"reference: {paths.ref_data} exists")
     else:
         from clipwatch.dataset import build_reference
@@ -73,8 +73,3 @@ def ensure_all(
             f"model: trained {version}, CV macro F1 {meta['metrics']['macro_f1']:.3f}"
             + (f", guard set macro F1 {guard['macro_f1']:.3f}" if guard else "")
         )
-
-
-def _width(csv_path: Path) -> int:
-    with open(csv_path) as fh:
-        return sum(1 for c in fh.readline().split(",") if c.startswith("emb_"))

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from clipwatch.cli_evaluate import evaluate_cmd
 from clipwatch.errors import ClipwatchError
 from clipwatch.paths import Paths
 from clipwatch.settings import get_settings
@@ -123,80 +124,8 @@ def _print_metrics(version: str, meta: dict) -> None:
     typer.echo("  recall per class: " + "  ".join(f"{c} {r:.2f}" for c, r in m["per_class_recall"].items()))
 
 
-def _choices(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
-    items = [v.strip() for v in text.split(",") if v.strip()]
-    bad = [v for v in items if v not in allowed]
-    if not items or bad:
-        raise typer.BadParameter(f"{what}: {', '.join(bad) or 'nothing'}? choose from {', '.join(allowed)}")
-    return items
-
-
-@app.command("evaluate")
-def evaluate_cmd(
-    videos: Annotated[
-        list[Path],
-        typer.Option(help="folder-per-class clips (<folder>/<class>/<clip>); repeat it to pool folders by class name"),
-    ],
-    k: Annotated[str, typer.Option("--k", help="frames per clip to compare, comma-separated")] = "8,16",
-    pooling: Annotated[str, typer.Option(help="poolings to compare, comma-separated")] = "mean,mean+motion,mean+std",
-    classifier: Annotated[
-        str, typer.Option(help="classifiers to compare, comma-separated")
-    ] = "random-forest,logistic-regression,linear-svm",
-    folds: Annotated[int, typer.Option(min=2, help="stratified folds")] = 5,
-    repeats: Annotated[int, typer.Option(min=1, help="CV repeats, each with another shuffle")] = 3,
-    group: Annotated[
-        str | None,
-        typer.Option(
-            help="regex on the file name whose first capture group names the source video; clips of one "
-            "source stay in one fold (UCF101: '_(g\\d+)_')"
-        ),
-    ] = None,
-    out: Annotated[Path | None, typer.Option(help="folder for evaluation.json and confusion.png")] = None,
-    cache: Annotated[Path | None, typer.Option(help="frame-vector cache (default: data/.cache/evaluate)")] = None,
-) -> None:
-    """Compare K x pooling x classifier on a clip folder by repeated stratified k-fold CV."""
-    import re
-
-    from clipwatch.classifiers import CLASSIFIERS
-    from clipwatch.pooling import POOLINGS
-    from clipwatch.selection import evaluate, write
-
-    try:
-        ks = sorted({int(v) for v in k.split(",") if v.strip()})
-    except ValueError:
-        raise typer.BadParameter("--k: whole numbers, comma-separated (e.g. 8,16)") from None
-    if not ks or min(ks) < 1 or max(ks) > 64:
-        raise typer.BadParameter("--k: between 1 and 64")
-    if group is not None:
-        try:
-            re.compile(group)
-        except re.error as exc:
-            raise typer.BadParameter(f"--group: not a regular expression ({exc})") from None
-    s = get_settings()
-    ev = evaluate(
-        videos,
-        s,
-        ks=ks,
-        poolings=_choices(pooling, POOLINGS, "--pooling"),
-        classifiers=_choices(classifier, CLASSIFIERS, "--classifier"),
-        folds=folds,
-        repeats=repeats,
-        group=group,
-        cache_dir=cache,
-        echo=typer.echo,
-    )
-    typer.echo(
-        f"\n{ev.clips} clips, {len(ev.classes)} classes, {ev.groups} groups; {ev.repeats} x {ev.folds}-fold "
-        f"CV{' grouped by ' + repr(group) if group else ''}; mean ± std over folds"
-    )
-    if ev.dropped_classes:
-        typer.echo(f"left out (fewer than 2 clips): {ev.dropped_classes}")
-    if ev.skipped:
-        typer.echo(f"skipped {len(ev.skipped)} unreadable clip(s): " + "; ".join(ev.skipped[:5]))
-    typer.echo(ev.table())
-    b = ev.best
-    js, png = write(ev, out or _paths().evaluations / "+".join(v.resolve().name for v in videos))
-    typer.echo(f"best: K={b.k} {b.pooling} {b.classifier} (macro F1 {b.macro_f1_mean:.3f}); {js}, {png}")
+# clipwatch evaluate lives beside its options (clipwatch/cli_evaluate.py).
+app.command("evaluate")(evaluate_cmd)
 
 
 @app.command("predict")

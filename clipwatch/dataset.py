@@ -44,6 +44,13 @@ def embedding_columns(dim: int) -> list[str]:
     return [f"emb_{i}" for i in range(1, dim + 1)]
 
 
+def embedding_width(path: str | Path) -> int:
+    """How many emb_ columns an embedding CSV's header names (reads the header only)."""
+    with open(path, newline="") as fh:
+        header = next(csv.reader(fh), [])
+    return sum(1 for c in header if c.startswith("emb_"))
+
+
 def format_vector(vector: np.ndarray) -> list[str]:
     # 9 significant digits round-trip a float32 exactly, so a vector read back
     # from the CSV is bit-identical to the one the model saw.

@@ -21,7 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from clipwatch.contract import check_table, write_sidecar
-from clipwatch.dataset import PREDICTION, TARGET, embedding_columns, format_vector, restore_cell, safe_cell
+from clipwatch.dataset import (
+    PREDICTION,
+    TARGET,
+    embedding_columns,
+    embedding_width,
+    format_vector,
+    restore_cell,
+    safe_cell,
+)
 from clipwatch.errors import NO_SPACE, ClipwatchError, DatasetError
 from clipwatch.locking import exclusive
 from clipwatch.paths import lock_for
@@ -114,9 +122,7 @@ class FeedbackStore:
         st = self.path.stat()
         if self._checked == (st.st_dev, st.st_ino):
             return
-        with open(self.path, newline="") as fh:
-            header = next(csv.reader(fh), [])
-        width = sum(1 for c in header if c.startswith("emb_"))
+        width = embedding_width(self.path)
         try:
             if width != self.dim:
                 raise DatasetError(f"{self.path}: {width} embedding columns, this install's vectors have {self.dim}")

@@ -9,14 +9,12 @@ split of clips from one recording puts near-copies on both sides and overstates 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,18 +22,14 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from clipwatch.backbone import Backbone, file_sha256
+from clipwatch.backbone import Backbone
 from clipwatch.classifiers import make_classifier
 from clipwatch.dataset import discover
-from clipwatch.embedding import ClipEmbedder
 from clipwatch.errors import DatasetError
+from clipwatch.frame_cache import FrameCache, embed_frames
 from clipwatch.paths import Paths
 from clipwatch.pooling import pool
 from clipwatch.settings import Settings
-from clipwatch.video import ClipError
-
-# Offline, on the user's own files: a decode may take longer than a request is allowed to, but not forever.
-OFFLINE_DECODE_CPU_S = 300.0
 
 
 @dataclass
@@ -125,69 +119,6 @@ def splits(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> Iterator
             yield from StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y)
 
 
-class FrameCache:
-    """(K, d) frame vectors per clip on disk, keyed by the file's sha256 and the embedding settings."""
-
-    def __init__(self, folder: Path, backbone_sha256: str):
-        self.folder = folder
-        self.backbone = backbone_sha256[:16]
-
-    def path(self, file_sha: str, s: Settings) -> Path:
-        key = f"{file_sha}|{self.backbone}|{s.num_frames}|{s.input_size}|{s.sampling}"
-        return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
-
-    def get(self, file_sha: str, s: Settings) -> tuple[np.ndarray, float] | None:
-        path = self.path(file_sha, s)
-        try:
-            with np.load(path) as z:
-                return z["frames"], float(z["seconds"])
-        except (OSError, ValueError, KeyError):  # absent, or torn by an interrupted run: embed again
-            return None
-
-    def put(self, file_sha: str, s: Settings, frames: np.ndarray, seconds: float) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.path(file_sha, s)
-        tmp = path.with_name(f".{path.name}.{time.monotonic_ns()}.partial.npz")
-        np.savez(tmp, frames=frames.astype(np.float32), seconds=np.float64(seconds))
-        tmp.replace(path)
-
-
-def embed_frames(
-    paths: list[Path],
-    settings: Settings,
-    backbone: Backbone,
-    cache: FrameCache,
-    progress: Callable[[int], None] = lambda n: None,
-) -> tuple[dict[Path, np.ndarray], dict[Path, float], dict[Path, str]]:
-    """Frame vectors per clip at settings.num_frames, from the cache or the embedder; failures by path."""
-    embedder = ClipEmbedder(backbone, settings)
-
-    def one(path: Path):
-        sha = file_sha256(path)
-        hit = cache.get(sha, settings)
-        if hit is not None:
-            return path, hit[0], hit[1], None
-        t0 = time.perf_counter()
-        try:
-            emb = embedder.embed(path)
-        except ClipError as exc:
-            return path, None, 0.0, str(exc)
-        seconds = time.perf_counter() - t0
-        cache.put(sha, settings, emb.frame_vectors, seconds)
-        return path, emb.frame_vectors, seconds, None
-
-    frames, seconds, failed = {}, {}, {}
-    # Two at a time, as build-ref does: one clip decodes while another runs the CNN.
-    with ThreadPoolExecutor(max_workers=2) as workers:
-        for path, fv, secs, error in workers.map(one, paths):
-            if error is None:
-                frames[path], seconds[path] = fv, secs
-            else:
-                failed[path] = error
-            progress(1)
-    return frames, seconds, failed
-
-
 def score(
     X: np.ndarray,
     y: np.ndarray,
@@ -260,9 +191,7 @@ def evaluate(
     per_k: dict[int, tuple[dict, dict]] = {}
     failed: dict[Path, str] = {}
     for k in ks:
-        s_k = settings.model_copy(
-            update={"num_frames": k, "decode_cpu_s": max(settings.decode_cpu_s, OFFLINE_DECODE_CPU_S)}
-        )
+        s_k = settings.model_copy(update={"num_frames": k})
         with tqdm(total=len(clips), desc=f"embedding K={k}", unit="clip", disable=None if progress else True) as bar:
             frames, seconds, bad = embed_frames(clips, s_k, backbone, cache, bar.update)
         per_k[k] = (frames, seconds)

@@ -47,3 +47,16 @@ def private_copy(root: str | Path, source: Settings | None = None, **overrides) 
 def auth(settings: Settings) -> dict[str, str]:
     """The Authorization header for settings' API key (none without one)."""
     return {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"} if settings.api_key else {}
+
+
+def feed(settings: Settings, clips: list[Path]) -> None:
+    """Each clip predicted by the live model, then fed back with its true label (its folder's name)."""
+    from clipwatch.feedback import FeedbackRow, FeedbackStore
+    from clipwatch.predictor import Predictor
+
+    predictor = Predictor.load(settings)
+    rows = []
+    for c in clips:
+        p = predictor.predict_path(c)
+        rows.append(FeedbackRow(p.embedding.vector, c.parent.name, p.label, "", p.model_version, p.confidence))
+    FeedbackStore(Paths.from_settings(settings).prod_data, predictor.embedder.dim).append(rows)

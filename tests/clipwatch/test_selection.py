@@ -12,6 +12,11 @@ from clipwatch.selection import evaluate, groups_of, splits, write
 from tests.clipwatch.test_cli import run_cli
 
 
+def quietly(videos, settings, cache, **grid):
+    """evaluate() with no output, its frame cache in `cache`; grid: ks, poolings, classifiers, folds, ..."""
+    return evaluate(videos, settings, cache_dir=cache, echo=lambda _: None, progress=False, **grid)
+
+
 def test_grouped_folds_never_split_a_source_video():
     rng = np.random.default_rng(1)
     y = np.repeat(["fight", "calm"], 60)
@@ -89,17 +94,15 @@ def test_evaluate_compares_the_grid_writes_json_and_a_confusion_png_and_caches_f
 
 def test_motion_separates_actions_that_look_alike_still(settings, export_report, small_videos, tmp_path):
     """clap, wave and walk share one rendered figure: motion is what tells them apart."""
-    ev = evaluate(
+    ev = quietly(
         small_videos,
         settings,
+        tmp_path / "cache",
         ks=[8],
         poolings=["mean", "mean+motion"],
         classifiers=["logistic-regression"],
         folds=3,
         repeats=1,
-        cache_dir=tmp_path / "cache",
-        echo=lambda _: None,
-        progress=False,
     )
     mean, motion = ev.results
     assert motion.macro_f1_mean >= mean.macro_f1_mean
@@ -111,31 +114,27 @@ def test_classes_too_small_to_test_are_left_out_and_too_few_classes_refused(
     lone = small_videos / "jump"
     lone.mkdir()
     (lone / "only.mp4").symlink_to(next((small_videos / "clap").iterdir()).resolve())
-    ev = evaluate(
+    ev = quietly(
         small_videos,
         settings,
+        tmp_path / "c",
         ks=[2],
         poolings=["mean"],
         classifiers=["linear-svm"],
         folds=2,
         repeats=1,
-        cache_dir=tmp_path / "c",
-        echo=lambda _: None,
-        progress=False,
     )
     assert ev.dropped_classes == {"jump": 1} and set(ev.classes) == {"clap", "wave", "walk"}
     with pytest.raises(DatasetError, match="2 different source videos"):
         # every rendered file name matches, and one source per class leaves nothing to test on
-        evaluate(
+        quietly(
             small_videos,
             settings,
+            tmp_path / "c",
             ks=[2],
             poolings=["mean"],
             classifiers=["linear-svm"],
             group=r"^(\w)",
-            cache_dir=tmp_path / "c",
-            echo=lambda _: None,
-            progress=False,
         )
 
 
@@ -169,17 +168,15 @@ def test_the_cli_prints_the_table_and_refuses_unknown_choices_in_one_line(settin
 
 
 def test_evaluate_runs_on_real_footage(settings, export_report, real_clips, tmp_path):
-    ev = evaluate(
+    ev = quietly(
         [real_clips / "ucf101", real_clips / "kth"],
         settings,
+        tmp_path / "c",
         ks=[4],
         poolings=["mean", "mean+motion"],
         classifiers=["logistic-regression"],
         folds=2,
         repeats=1,
-        cache_dir=tmp_path / "c",
-        echo=lambda _: None,
-        progress=False,
     )
     # ApplyEyeMakeup, BenchPress, Diving (5 each), boxing (3, two of them H.264), handclapping (2)
     assert ev.classes == {"ApplyEyeMakeup": 5, "BenchPress": 5, "Diving": 5, "boxing": 3, "handclapping": 2}

@@ -112,18 +112,13 @@ def test_the_loop_runs_and_records_a_drift_or_performance_retrain(make_settings,
 
 
 def test_a_report_run_keeps_one_drift_episode_across_runs(make_settings, tmp_path):
-    from clipwatch.predictor import Predictor
     from clipwatch.reporting import run_reports
     from clipwatch.synth import generate_dataset
+    from tests.support import feed as feed_clips
 
     s = make_settings()
     clips = generate_dataset(tmp_path / "clips", per_class=3, seed=11, shift=True, start=3000, progress=False)
-    p = Predictor.load(s)
-    rows = []
-    for c in clips:
-        r = p.predict_path(c)
-        rows.append(FeedbackRow(r.embedding.vector, c.parent.name, r.label, "", r.model_version, r.confidence))
-    FeedbackStore(Paths.from_settings(s).prod_data, p.embedder.dim).append(rows)
+    feed_clips(s, clips)
     write_latest(s, DRIFT)  # the previous run already saw this drift
     summary = run_reports(s)
     assert summary.drift_detected and summary.drift_since == DRIFT["drift_since"]

@@ -10,24 +10,14 @@ import sys
 import pandas as pd
 import pytest
 
-from clipwatch.feedback import FeedbackRow, FeedbackStore
 from clipwatch.paths import Paths
-from clipwatch.predictor import Predictor
 from clipwatch.processes import NotReady, free_port, stop, wait_http
 from clipwatch.reporting import DRIFT_SHARE_ALERT, run_reports
 from clipwatch.settings import PROJECT_ROOT
 from clipwatch.synth import generate_dataset
+from tests.support import feed
 
 pytestmark = pytest.mark.slow
-
-
-def feed(settings, clips):
-    predictor = Predictor.load(settings)
-    rows = []
-    for c in clips:
-        p = predictor.predict_path(c)
-        rows.append(FeedbackRow(p.embedding.vector, c.parent.name, p.label, "", p.model_version, p.confidence))
-    FeedbackStore(Paths.from_settings(settings).prod_data, predictor.embedder.dim).append(rows)
 
 
 def test_too_few_rows_is_recorded_not_an_error(make_settings, videos):
