@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock artifacts run test test-fast bench soak fuzz abuse audit lint compose-test k8s-check demo-video clean-artifacts
+.PHONY: help install lock dockerfiles docs docs-serve artifacts run test test-fast bench soak fuzz abuse audit lint compose-test k8s-check demo-video clean-artifacts
 
 help:
 	@echo "make run    install, build missing artifacts, start the services, print URLs"
@@ -15,6 +15,8 @@ help:
 	@echo "make fuzz   schema fuzzing (300 requests per endpoint) and the hostile-file corpus"
 	@echo "make abuse  every attack in docs/security.md on a live server: status, RSS growth, CPU"
 	@echo "make lock   pin each image's requirements.txt from pyproject.toml (pip-tools)"
+	@echo "make dockerfiles   write serving/, webapp/, reporting/, export/Dockerfile from the root Dockerfile"
+	@echo "make docs   build the documentation site into build/site (strict); make docs-serve previews it"
 	@echo "make audit  pip-audit over each image's lock (needs pypi.org or OSV)"
 	@echo "make lint   ruff"
 	@echo "make compose-test  build every image, run the Compose stacks for real, tear down"
@@ -28,7 +30,7 @@ $(STAMP): pyproject.toml $(LOCKS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(addprefix -r ,$(LOCKS))
-	$(BIN)/pip install -q -e ".[export,serving,webapp,reporting,dev]"
+	$(BIN)/pip install -q -e ".[model,export,serving,webapp,reporting,dev]"
 	touch $@
 
 install: $(STAMP)
@@ -52,6 +54,8 @@ bench: artifacts
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/retrain_modes.py
 	$(BIN)/python benchmarks/default_cost.py
+	$(BIN)/python benchmarks/timeline.py
+	$(BIN)/python benchmarks/watch.py
 
 # Long reliability runs; figures go to benchmarks/results/{soak,fuzz}.json (fast versions run in make test).
 soak: artifacts
@@ -67,6 +71,17 @@ abuse: artifacts
 # Regenerate every image's requirements.txt (its lock) from pyproject.toml; commit the result.
 lock: install
 	$(BIN)/python scripts/lock.py
+
+dockerfiles:
+	$(PYTHON) scripts/dockerfiles.py
+
+# MkDocs 1.x plugins print a banner about a future MkDocs 2; it changes nothing here.
+DOCS_ENV = NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true
+docs: install
+	$(DOCS_ENV) $(BIN)/mkdocs build --strict
+
+docs-serve: install
+	$(DOCS_ENV) $(BIN)/mkdocs serve -a 127.0.0.1:8000
 
 audit: install
 	$(BIN)/python scripts/audit.py

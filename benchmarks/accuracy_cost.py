@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REAL_CLIPS, int8_backbone, print_targets, table, write_results
 
 from clipwatch.backbone import Backbone
-from clipwatch.classifiers import make_forest
+from clipwatch.classifiers import fit_jobs, make_forest
 from clipwatch.dataset import discover, embed_many
 from clipwatch.embedding import ClipEmbedder
 from clipwatch.evaluate import cross_validate
@@ -63,7 +63,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def macro_f1(X: np.ndarray, y: np.ndarray, folds: int, s) -> float:
     keep = np.isin(y, [c for c in np.unique(y) if (y == c).sum() >= 2])  # CV needs 2 clips per class
     classes = sorted(set(y[keep]))
-    return cross_validate(make_forest(s.n_estimators, s.seed, s.fit_jobs), X[keep], y[keep], classes, folds, s.seed)[
+    return cross_validate(make_forest(s.n_estimators, s.seed, fit_jobs(s)), X[keep], y[keep], classes, folds, s.seed)[
         "macro_f1"
     ]
 

@@ -40,10 +40,11 @@ def start_server(data: Path, artifacts: Path, **env) -> tuple[subprocess.Popen, 
         **os.environ,
         "CLIPWATCH_DATA_DIR": str(data),
         "CLIPWATCH_ARTIFACTS_DIR": str(artifacts),
+        "CLIPWATCH_LOG_LEVEL": "WARNING",
         **{k: str(v) for k, v in env.items()},
     }
     url = f"http://127.0.0.1:{port}"
-    return start(serving_cmd(port, "127.0.0.1", "--log-level", "warning"), f"{url}/ready", env=full_env), url
+    return start(serving_cmd(port, "127.0.0.1"), f"{url}/ready", env=full_env), url
 
 
 class CpuMeter:

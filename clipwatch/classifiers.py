@@ -15,9 +15,18 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from clipwatch.settings import Classifier
+from clipwatch.settings import Classifier, Settings
 
 CLASSIFIERS: tuple[str, ...] = get_args(Classifier)
+
+
+def fit_jobs(s: Settings) -> int:
+    """CLIPWATCH_TRAIN_JOBS resolved against the cores this process may use (cgroup quotas included)."""
+    if s.train_jobs:
+        return s.train_jobs
+    from joblib import cpu_count
+
+    return max(1, cpu_count() - 1)
 
 
 def make_classifier(
@@ -92,7 +101,7 @@ def from_settings(s, n_jobs: int | None = None) -> ClassifierMixin:
     return make_classifier(
         s.classifier,
         seed=s.seed,
-        n_jobs=s.fit_jobs if n_jobs is None else n_jobs,
+        n_jobs=fit_jobs(s) if n_jobs is None else n_jobs,
         n_estimators=s.n_estimators,
         logistic_c=s.logistic_c,
     )

@@ -12,6 +12,8 @@ from typing import Annotated
 import typer
 
 from clipwatch.cli_evaluate import evaluate_cmd
+from clipwatch.cli_timeline import timeline_cmd
+from clipwatch.cli_watch import watch_cmd
 from clipwatch.errors import ClipwatchError
 from clipwatch.paths import Paths
 from clipwatch.settings import get_settings
@@ -82,7 +84,7 @@ def build_ref(
     videos: Annotated[Path | None, typer.Option(help="folder-per-class clips (default: data/videos)")] = None,
     out: Annotated[Path | None, typer.Option(help="CSV to write (default: data/ref_data.csv)")] = None,
 ) -> None:
-    """Embed every clip into ref_data.csv (emb_1..emb_1280, target)."""
+    """Embed every clip into ref_data.csv (emb_1..emb_D, target; D follows the pooling: 2560 by default)."""
     from clipwatch.dataset import build_reference
     from clipwatch.embedding import ClipEmbedder
 
@@ -107,7 +109,7 @@ def train_cmd(
         bool, typer.Option("--use-prod/--no-prod", help="include prod_data.csv rows when present")
     ] = True,
 ) -> None:
-    """Cross-validate and train the random forest; publish a new model version."""
+    """Cross-validate and train the configured classifier (CLIPWATCH_CLASSIFIER); publish a new model version."""
     from clipwatch.train import train
 
     version, meta = train(ref=ref, prod=prod, use_prod=use_prod)
@@ -126,6 +128,8 @@ def _print_metrics(version: str, meta: dict) -> None:
 
 # clipwatch evaluate lives beside its options (clipwatch/cli_evaluate.py).
 app.command("evaluate")(evaluate_cmd)
+app.command("timeline")(timeline_cmd)
+app.command("watch")(watch_cmd)
 
 
 @app.command("predict")
@@ -234,6 +238,22 @@ def bootstrap(
             "(kubectl -n clipwatch create secret generic clipwatch-secrets --from-literal=CLIPWATCH_API_KEY=...)"
         )
     ensure_all(per_class=per_class, echo=typer.echo, secret_files=not require_key)
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="API processes (default CLIPWATCH_WORKERS, 1)")
+    ] = None,
+) -> None:
+    """Run the serving API; with several workers, /metrics adds up all of them."""
+    try:  # the serving image has the server; the trainer image does not need it
+        from clipwatch.service.launch import serve
+    except ImportError as exc:
+        raise ClipwatchError(f"clipwatch serve needs {exc.name}: pip install -r serving/requirements.txt") from None
+    serve(host, port, workers or get_settings().workers)
 
 
 @app.command("info")

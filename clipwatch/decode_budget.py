@@ -29,6 +29,8 @@ class DecodeBudget:
     threads: int = 1
     cancel: threading.Event | None = None
     name: str = "clip"  # the file, for the message
+    frames_setting: str = "CLIPWATCH_DECODE_MAX_FRAMES"  # the settings the messages name
+    cpu_setting: str = "CLIPWATCH_DECODE_CPU_S"
     frames: int = 0
     _wall0: float = field(default_factory=time.perf_counter)
     _cpu0: float = field(default_factory=time.thread_time)
@@ -51,12 +53,12 @@ class DecodeBudget:
         if self.frames + more_frames > self.max_frames:
             raise ClipError(
                 f"{self.name}: decoding this clip needs more than {self.max_frames} frames "
-                "(the decode budget, CLIPWATCH_DECODE_MAX_FRAMES): re-encode it with more keyframes, or trim it"
+                f"(the decode budget, {self.frames_setting}): re-encode it with more keyframes, or trim it"
             )
         if self.cpu() > self.cpu_s:
             raise ClipError(
                 f"{self.name}: decoding this clip takes more than {self.cpu_s:g} s of CPU "
-                "(the decode budget, CLIPWATCH_DECODE_CPU_S): re-encode it smaller or trim it"
+                f"(the decode budget, {self.cpu_setting}): re-encode it smaller or trim it"
             )
 
 

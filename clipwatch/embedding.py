@@ -91,15 +91,22 @@ class ClipEmbedder:
         with batcher.request() if batcher is not None else nullcontext():
             t0 = time.perf_counter()
             frames, info = self.frames(path, cancel)
-            distinct, which = distinct_frames(frames)
-            x = to_input(distinct)
             t1 = time.perf_counter()
-            # Back to K vectors in time order: pooling sees each repeat where it happened.
-            per_frame = (batcher or self.backbone.embed_inputs)(x)[which]
+            per_frame, cnn_frames = self._frame_vectors(frames, batcher)
             vector = self.pool(per_frame)
             t2 = time.perf_counter()
         timings = {"decode": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3}
-        return ClipEmbedding(vector, info, len(frames), len(distinct), timings, per_frame)
+        return ClipEmbedding(vector, info, len(frames), cnn_frames, timings, per_frame)
+
+    def frame_vectors(self, frames: np.ndarray) -> np.ndarray:
+        """N x size x size x 3 uint8 pictures -> N frame vectors, in order: what the CNN makes of each."""
+        return self._frame_vectors(frames, None)[0]
+
+    def _frame_vectors(self, frames: np.ndarray, batcher: FrameBatcher | None) -> tuple[np.ndarray, int]:
+        distinct, which = distinct_frames(frames)
+        x = to_input(distinct)
+        # Back to one vector per picture in time order: pooling sees each repeat where it happened.
+        return (batcher or self.backbone.embed_inputs)(x)[which], len(distinct)
 
     def pool(self, frame_vectors: np.ndarray) -> np.ndarray:
         return pool(frame_vectors, self.pooling)

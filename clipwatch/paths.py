@@ -90,6 +90,12 @@ class Paths:
         return self.data_dir / ".predictions"
 
     @property
+    def jobs(self) -> Path:
+        """Timeline jobs, a folder each (status, result, window vectors, the video while it runs): on the
+        data volume, so any worker or replica can answer for any job."""
+        return self.data_dir / "jobs"
+
+    @property
     def uploads(self) -> Path:
         """Where uploads stream while they are classified; off the data volume by default, so a full
         data disk does not stop predictions. Each process has its own folder below."""

@@ -30,21 +30,8 @@ def free_port() -> int:
 
 
 def serving_cmd(port: int, host: str = "127.0.0.1", *extra: str) -> list[str]:
-    """The serving API under uvicorn, as the serving image runs it."""
-    app_dir = str(PROJECT_ROOT / "serving")
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "api:app",
-        "--app-dir",
-        app_dir,
-        "--host",
-        host,
-        "--port",
-        str(port),
-        *extra,
-    ]
+    """The serving API as the serving image runs it: `clipwatch serve` (uvicorn underneath)."""
+    return [sys.executable, "-m", "clipwatch", "serve", "--host", host, "--port", str(port), *extra]
 
 
 def webapp_cmd(port: int, host: str = "127.0.0.1") -> list[str]:
@@ -116,3 +103,16 @@ def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout)
+
+
+def udp_stream(video: Path, port: int, ffmpeg: str = "ffmpeg") -> subprocess.Popen:
+    """FFmpeg playing `video` at its own pace as MPEG-TS over UDP to 127.0.0.1:port, as a camera would
+    send it (tests, benchmarks and the demo watch it); udp_source(port) is the address to read it at."""
+    target = f"udp://127.0.0.1:{port}?pkt_size=1316"
+    cmd = [ffmpeg, "-loglevel", "error", "-re", "-i", str(video), "-c", "copy", "-f", "mpegts", target]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def udp_source(port: int) -> str:
+    # A big receive buffer, and no error on its overrun: a burst of packets must not end the stream.
+    return f"udp://127.0.0.1:{port}?overrun_nonfatal=1&fifo_size=1000000"

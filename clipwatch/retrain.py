@@ -257,7 +257,9 @@ def _fit_challenger(s: Settings, champion_model, X: np.ndarray, y: np.ndarray):
     """A challenger fitted on (X, y): from scratch, or the champion with more trees; and the mode used."""
     if s.retrain_mode == "warm_start" and _why_scratch(s, champion_model, y) is None:
         model = copy.deepcopy(champion_model)
-        model.set_params(warm_start=True, n_estimators=model.n_estimators + s.warm_start_trees, n_jobs=s.fit_jobs)
+        model.set_params(
+            warm_start=True, n_estimators=model.n_estimators + s.warm_start_trees, n_jobs=classifiers.fit_jobs(s)
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             model.fit(X, y)

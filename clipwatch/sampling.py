@@ -155,7 +155,7 @@ def _sample_skipping(
         if threads > 1:
             stream.thread_type = "AUTO"
             codec.thread_count = threads
-        picture = _Pictures(size)
+        picture = Pictures(size)
         picked: dict[int, np.ndarray] = {}
         next_packet: int | None = None  # decode position of the next packet demux returns (None: at the end)
         for target in sorted(targets):
@@ -192,7 +192,7 @@ def _sample_keyframes(path: str | Path, k: int, size: int, info: VideoInfo, budg
     if info.duration_s <= 0:
         raise RuntimeError("no duration to place the segment centres in")
     picked: dict[int, np.ndarray] = {}  # keyframe pts -> picture, so a shared keyframe is decoded once
-    picture = _Pictures(size)
+    picture = Pictures(size)
     frames = []
     with open_video(path) as container:
         stream = container.streams.video[0]
@@ -220,7 +220,7 @@ def _sample_pyav(
     path: str | Path, k: int, size: int, info: VideoInfo, threads: int, budget: DecodeBudget
 ) -> np.ndarray:
     name = Path(path).name
-    picture = _Pictures(size)
+    picture = Pictures(size)
     picked: dict[int, np.ndarray] = {}
     last: np.ndarray | None = None
     n = decoded = 0
@@ -256,7 +256,7 @@ def _sample_pyav(
     return np.stack([picked.get(int(i), last) for i in wanted])
 
 
-class _Pictures:
+class Pictures:
     """Decoded frame -> upright size x size RGB array, one scaler for the whole clip.
 
     ``frame.to_ndarray(width=..., height=...)`` sets up a new swscale context for every frame,

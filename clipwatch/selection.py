@@ -23,7 +23,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from clipwatch.backbone import Backbone
-from clipwatch.classifiers import make_classifier
+from clipwatch.classifiers import fit_jobs, make_classifier
 from clipwatch.dataset import discover
 from clipwatch.errors import DatasetError
 from clipwatch.frame_cache import FrameCache, embed_frames
@@ -135,7 +135,7 @@ def score(
     for r in range(repeats):
         for train, test in splits(y, groups, folds, s.seed + r):
             model = make_classifier(
-                classifier, seed=s.seed, n_jobs=s.fit_jobs, n_estimators=s.n_estimators, logistic_c=s.logistic_c
+                classifier, seed=s.seed, n_jobs=fit_jobs(s), n_estimators=s.n_estimators, logistic_c=s.logistic_c
             )
             t0 = time.perf_counter()
             if len(set(y[train])) < 2:  # a grouped split can leave one class to train on: it is the answer

@@ -65,6 +65,27 @@ class Settings(BaseSettings):
     )
     body_timeout_s: float = Field(120, gt=0, description="time a client has to send the whole request body")
     max_concurrent_predictions: int = Field(2, ge=1, description="clips embedded at once per process")
+    # Timelines of long files (clipwatch.timeline; POST /jobs/timeline, clipwatch timeline).
+    timeline_window_s: float = Field(4.0, gt=0, le=120, description="timeline window length W, seconds")
+    timeline_stride_s: float = Field(
+        1.0, gt=0, le=120, description="timeline stride S, seconds (rounded to a whole number of W/K steps)"
+    )
+    # 5 windows (8 s of video at the defaults): a hard cut between two takes makes the windows across it
+    # look like fast motion; averaging over 5 keeps that from becoming a segment of its own.
+    timeline_smooth_windows: int = Field(
+        5, ge=1, le=15, description="segments follow class probabilities averaged over this many windows (1: off)"
+    )
+    timeline_max_upload_mb: float = Field(2048, gt=0, description="largest long video POST /jobs/timeline takes")
+    timeline_body_timeout_s: float = Field(1800, gt=0, description="time a client has to send a long video")
+    timeline_max_duration_s: float = Field(3 * 3600, gt=0, description="longest video a timeline is made of")
+    timeline_max_frames: int = Field(800_000, ge=1, description="frames decoded for one timeline, at most")
+    timeline_cpu_s: float = Field(3600, gt=0, description="CPU seconds one timeline's decoding may take")
+    timeline_jobs: int = Field(1, ge=1, le=8, description="timelines one process makes at once")
+    timeline_queue: int = Field(4, ge=0, le=100, description="timelines waiting per process; more get 503")
+    timeline_job_ttl_s: float = Field(24 * 3600, gt=0, description="finished timeline jobs are kept this long")
+    workers: int = Field(
+        1, ge=1, le=64, description="API processes `clipwatch serve` runs; the per-process limits apply to each"
+    )
     # Off by default: on 2 cores it measured slower than letting two requests run the CNN side by side
     # (benchmarks/results/serving.json); it is there to measure on bigger machines.
     batch_window_ms: float = Field(
@@ -193,15 +214,6 @@ class Settings(BaseSettings):
         0, description="parallel jobs for fitting (0: every core but one, left to serving; -1: all cores)"
     )
     max_trees: int = Field(1000, ge=10, description="warm_start grows a model up to this many trees, then refits")
-
-    @property
-    def fit_jobs(self) -> int:
-        """CLIPWATCH_TRAIN_JOBS resolved against the cores this process may use (cgroup quotas included)."""
-        if self.train_jobs:
-            return self.train_jobs
-        from joblib import cpu_count
-
-        return max(1, cpu_count() - 1)
 
 
 @lru_cache

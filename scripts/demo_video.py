@@ -3,7 +3,9 @@
 Starts the serving API, the web app and the Evidently UI on a private copy of the artifacts (so the
 demo always opens on version 1 and never touches your data), then drives headless Chromium
 (Debian's /usr/bin/chromium, through Playwright): upload a clip, watch the preview, predict, read the
-sampled frames and probabilities, send feedback; score a batch; then shifted traffic from
+sampled frames and probabilities, send feedback; score a batch; make the timeline of a long recording
+and jump to a segment; watch the same recording as a live stream until an alert reaches a webhook;
+then shifted traffic from
 `clipwatch simulate` fires retrains (every k rows, and the drift and performance triggers) while the
 Model page shows versions arriving and which trigger started each; then the Evidently dashboard,
 /docs and /metrics. Screenshots taken at a steady rate get a caption bar naming the step and are encoded as
@@ -24,6 +26,8 @@ import tempfile
 import threading
 import time
 import warnings
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -38,7 +42,16 @@ from demo_captions import BAR_HEIGHT, HEIGHT, WIDTH, caption_bar  # noqa: E402
 from clipwatch.client.api import ApiClient  # noqa: E402
 from clipwatch.contract import sidecar  # noqa: E402
 from clipwatch.paths import Paths  # noqa: E402
-from clipwatch.processes import NotReady, free_port, serving_cmd, start, stop, webapp_cmd  # noqa: E402
+from clipwatch.processes import (  # noqa: E402
+    NotReady,
+    free_port,
+    serving_cmd,
+    start,
+    stop,
+    udp_source,
+    udp_stream,
+    webapp_cmd,
+)
 from clipwatch.secrets import ensure_secrets  # noqa: E402
 from clipwatch.settings import Settings  # noqa: E402
 
@@ -185,7 +198,65 @@ def visible(page, text: str):
     return lambda: page.get_by_text(text).first.is_visible()
 
 
-def record(stack: Stack, clip: Path, batch: list[Path], traffic_dir: Path) -> Recorder:
+def alert_html(a: dict) -> str:
+    span = f"{a['start_s']:.0f}-{a['end_s']:.0f} s of the stream"
+    shown = json.dumps({**a, "frame_jpeg_base64": "..."}, indent=1)
+    return (
+        f"<h2>alert: {a['class']} on {a['source']} ({a['confidence']:.0%}, {span}, model {a['model_version']})</h2>"
+        f"<img src='data:image/jpeg;base64,{a['frame_jpeg_base64']}' width=480><pre>{shown}</pre>"
+    )
+
+
+@contextmanager
+def live_alerts(stack: Stack, video: Path):
+    """FFmpeg plays `video` as a live MPEG-TS stream over UDP; clipwatch watch (in this process) watches it
+    with one rule (run, 3 windows); its webhook is a local page that shows each alert and its frame."""
+    from clipwatch.watch import Rule, Source, WatchConfig, Watcher
+
+    alerts: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            alerts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def do_GET(self):
+            items = "".join(alert_html(a) for a in alerts) or "<p>waiting for alerts...</p>"
+            body = (
+                "<html><head><meta http-equiv='refresh' content='1'></head><body style='font-family:sans-serif'>"
+                f"<h1>Webhook receiver: {len(alerts)} alert(s)</h1>{items}</body></html>"
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    port = free_port()
+    config = WatchConfig(
+        [Source("camera", udp_source(port))],
+        [Rule("running", "run", min_confidence=0.5, consecutive=3, cooldown_s=600)],
+        webhook_url=f"{url}/alerts",
+    ).checked()
+    watcher = Watcher(config, stack.settings(), serve_metrics=False)
+    watcher.start()
+    ffmpeg = udp_stream(video, port)
+    try:
+        yield url
+    finally:
+        ffmpeg.terminate()
+        ffmpeg.wait(10)
+        watcher.stop()
+        server.shutdown()
+
+
+def record(stack: Stack, clip: Path, batch: list[Path], traffic_dir: Path, long_video: Path) -> Recorder:
     from playwright.sync_api import sync_playwright
 
     from clipwatch.client.simulate import simulate
@@ -242,8 +313,33 @@ def record(stack: Stack, clip: Path, batch: list[Path], traffic_dir: Path) -> Re
             rec.hold(6)
 
             rec.step(
+                "timeline", "5. Timeline of a 45 s recording: each action found window by window; click to play it"
+            )
+            page.goto(f"{webapp}/timeline", wait_until="networkidle")
+            page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
+            page.set_input_files("input[type=file]", str(long_video))
+            rec.until(lambda: page.evaluate(VIDEO_READY), 60)
+            rec.hold(2)
+            page.get_by_role("button", name="Make the timeline").click()
+            rec.until(visible(page, "segments,"), 180)
+            rec.hold(3)
+            page.mouse.wheel(0, 500)
+            rec.hold(3)
+            page.get_by_role("button", name="run").first.click()
+            rec.hold(2)
+            page.mouse.wheel(0, -2000)
+            page.evaluate(PLAY_VIDEO)
+            rec.hold(4)
+
+            rec.step("watch", "6. clipwatch watch: a live stream (FFmpeg, UDP); the 'run' alert reaches a webhook")
+            with live_alerts(stack, long_video) as alerts_page:
+                page.goto(alerts_page, wait_until="load")
+                rec.until(visible(page, "alert: run"), 90, max_seconds=14)
+                rec.hold(5)
+
+            rec.step(
                 "traffic",
-                f"5. Shifted traffic (clipwatch simulate): a retrain every {RETRAIN_EVERY_K} feedback rows "
+                f"7. Shifted traffic (clipwatch simulate): a retrain every {RETRAIN_EVERY_K} feedback rows "
                 "(policy 'always' for the demo)",
             )
             done = threading.Event()
@@ -286,19 +382,19 @@ def record(stack: Stack, clip: Path, batch: list[Path], traffic_dir: Path) -> Re
                 history = ApiClient(api, stack.settings().api_key.get_secret_value(), timeout=60).model()["history"]
 
             promoted = sum(e["outcome"] == "promoted" for e in history)
-            rec.step("model", f"6. Model page: {promoted} of {len(history)} challengers promoted; each version's score")
+            rec.step("model", f"8. Model page: {promoted} of {len(history)} challengers promoted; each version's score")
             page.reload(wait_until="networkidle")
             rec.until(visible(page, "Retrain history"), 60)
             rec.hold(8)
 
             kinds = ", ".join(f"{n} by {k}" for k, n in sorted(count_triggers(history).items()))
-            rec.step("triggers", f"7. What started each retrain, and why: {kinds} (RETRAIN_TRIGGERS)")
+            rec.step("triggers", f"9. What started each retrain, and why: {kinds} (RETRAIN_TRIGGERS)")
             page.get_by_text("Retrain history").scroll_into_view_if_needed()
             rec.hold(12)
             page.mouse.wheel(0, 500)
             rec.hold(6)
 
-            rec.step("reports", "8. Evidently: embedding drift and F1 over time as the shifted feedback accumulates")
+            rec.step("reports", "10. Evidently: embedding drift and F1 over time as the shifted feedback accumulates")
             project = httpx.get(stack.url("evidently") + "/api/projects", timeout=30).json()[0]["id"]
             page.goto(f"{stack.url('evidently')}/projects/{project}", wait_until="networkidle")
             rec.hold(8)
@@ -307,11 +403,11 @@ def record(stack: Stack, clip: Path, batch: list[Path], traffic_dir: Path) -> Re
             page.mouse.wheel(0, 900)
             rec.hold(6)
 
-            rec.step("docs", "9. The serving API: OpenAPI docs for predict, batch, feedback, model")
+            rec.step("docs", "11. The serving API: OpenAPI docs for predict, batch, feedback, model")
             page.goto(f"{api}/docs", wait_until="networkidle")
             rec.hold(10)
 
-            rec.step("metrics", "10. Prometheus metrics: requests, latency, predictions, feedback, retrains")
+            rec.step("metrics", "12. Prometheus metrics: requests, latency, predictions, feedback, retrains")
             page.goto(f"{api}/metrics", wait_until="load")
             page.evaluate("() => window.scrollTo(0, document.body.scrollHeight / 3)")
             rec.hold(9)
@@ -403,9 +499,13 @@ def main() -> int:
     batch = traffic_clips(
         work / "batch", ["clap", "jump", "run", "squat", "walk", "wave"], 6, shift=False, seed=4, start=7100
     )
+    from clipwatch.synth.long import render_long
+
+    long_video = work / "practice.mp4"
+    render_long([("clap", 15), ("run", 15), ("wave", 15)], long_video, seed=5, gop=25)
     try:
         stack.start()
-        rec = record(stack, clip, batch, work / "traffic")
+        rec = record(stack, clip, batch, work / "traffic", long_video)
     finally:
         stack.stop()
     DOCS.mkdir(exist_ok=True)

@@ -48,9 +48,21 @@ def compile_lock(extras: list[str], out: Path, sources: list[Path], constraint: 
 def direct_names(extras: list[str]) -> list[str]:
     """The packages pyproject.toml names for these extras, then the core ones, normalised, in order."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    specs = [s for e in extras for s in project["optional-dependencies"][e]] + project["dependencies"]
-    names = [normalise(re.split(r"[\s\[<>=!~;]", s, maxsplit=1)[0]) for s in specs]
+    names = [normalise(re.split(r"[\s\[<>=!~;]", s, maxsplit=1)[0]) for s in expand(project, extras)]
     return list(dict.fromkeys(names))
+
+
+def expand(project: dict, extras: list[str]) -> list[str]:
+    """The requirement strings of these extras, a self-reference (`clipwatch[model]`) replaced by its own."""
+    specs, inherited = [], []
+    for extra in extras:
+        for spec in project["optional-dependencies"][extra]:
+            own = re.fullmatch(r"clipwatch\[([\w,\s-]+)\]", spec)
+            if own:  # after the extra's own packages, so serving's list still starts with fastapi
+                inherited += expand(project, [e.strip() for e in own.group(1).split(",")])
+            else:
+                specs.append(spec)
+    return list(dict.fromkeys(specs + inherited + project["dependencies"]))
 
 
 def normalise(name: str) -> str:

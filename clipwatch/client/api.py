@@ -6,8 +6,9 @@ a person can act on (API down, too slow, or what the API said was wrong).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -48,7 +49,7 @@ class ApiClient:
         if self.api_key:
             self.session.headers["Authorization"] = f"Bearer {self.api_key}"
 
-    def _call(self, method: str, path: str, timeout: float | None = None, **kw) -> dict:
+    def _call(self, method: str, path: str, timeout: float | None = None, raw: bool = False, **kw):
         url = f"{self.base_url}{path}"
         timeout = timeout or self.timeout
         try:
@@ -63,7 +64,7 @@ class ApiClient:
             except ValueError:
                 detail = r.text or r.reason
             raise ApiError(f"{r.status_code}: {str(detail)[:500]}", r.status_code)
-        return r.json()
+        return r.text if raw else r.json()
 
     def health(self) -> dict:
         return self._call("GET", "/health", timeout=5)
@@ -80,3 +81,51 @@ class ApiClient:
 
     def feedback(self, prediction_id: str, target: str) -> dict:
         return self._call("POST", "/feedback", json={"prediction_id": prediction_id, "target": target}, timeout=30)
+
+    # Timelines of long videos (POST /jobs/timeline and the job routes).
+    def start_timeline(
+        self,
+        fileobj: BinaryIO,
+        size: int,
+        filename: str,
+        window_s: float | None = None,
+        stride_s: float | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+        smooth: int | None = None,
+    ) -> dict:
+        """Stream a long video as the raw body (never held whole in memory); returns the new job."""
+        params = {k: v for k, v in (("window_s", window_s), ("stride_s", stride_s), ("smooth", smooth)) if v}
+        headers = {"Content-Type": "application/octet-stream", "X-Filename": filename}
+        body = _Counting(fileobj, size, on_bytes)
+        return self._call(
+            "POST", "/jobs/timeline", params=params, data=body, headers=headers, timeout=max(self.timeout, 3600)
+        )
+
+    def job(self, job_id: str) -> dict:
+        return self._call("GET", f"/jobs/{job_id}", timeout=30)
+
+    def job_csv(self, job_id: str) -> str:
+        return self._call("GET", f"/jobs/{job_id}/result.csv", timeout=60, raw=True)
+
+    def cancel_job(self, job_id: str) -> dict:
+        return self._call("DELETE", f"/jobs/{job_id}", timeout=30)
+
+    def window_feedback(self, job_id: str, window: int, target: str) -> dict:
+        return self._call("POST", f"/jobs/{job_id}/feedback", json={"window": window, "target": target}, timeout=30)
+
+
+class _Counting:
+    """A file as a request body that reports each chunk read (an upload progress bar), with its length
+    known, so the request carries a Content-Length the server can refuse early."""
+
+    def __init__(self, fileobj: BinaryIO, size: int, on_bytes: Callable[[int], None] | None):
+        self.fileobj, self.size, self.on_bytes = fileobj, size, on_bytes
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fileobj.read(n)
+        if data and self.on_bytes is not None:
+            self.on_bytes(len(data))
+        return data

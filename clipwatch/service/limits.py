@@ -19,7 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clipwatch.settings import Settings
 
-UPLOAD_PATHS = frozenset({"/predict", "/predict/batch", "/feedback"})
+UPLOAD_PATHS = frozenset({"/predict", "/predict/batch", "/feedback", "/jobs/timeline"})
+LONG_UPLOADS = frozenset({"/jobs/timeline"})  # long videos: their own size limit and deadline
 # Multipart framing adds a little to the clips themselves; allow it without letting a file exceed the limit.
 FRAMING_SLACK = 64 * 1024
 
@@ -28,12 +29,17 @@ def upload_limit(settings: Settings, files: int = 1) -> int:
     return int(settings.max_upload_mb * 2**20) + FRAMING_SLACK + files * 1024
 
 
+def long_upload_limit(settings: Settings) -> int:
+    return int(settings.timeline_max_upload_mb * 2**20) + FRAMING_SLACK + 1024
+
+
 class RequestLimits:
     def __init__(self, app: ASGIApp, settings: Settings):
         self.app = app
         self.settings = settings
         self.json_limit = int(settings.max_json_kb * 1024)
         self.upload_limit = upload_limit(settings, settings.batch_max_files)
+        self.long_limit = long_upload_limit(settings)
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -43,6 +49,10 @@ class RequestLimits:
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         upload = scope["path"] in UPLOAD_PATHS and ctype != "application/json"
         limit, setting = (self.upload_limit, "MAX_UPLOAD_MB") if upload else (self.json_limit, "CLIPWATCH_MAX_JSON_KB")
+        timeout = (self.settings.body_timeout_s, "CLIPWATCH_BODY_TIMEOUT_S")
+        if upload and scope["path"] in LONG_UPLOADS:
+            limit, setting = self.long_limit, "CLIPWATCH_TIMELINE_MAX_UPLOAD_MB"
+            timeout = (self.settings.timeline_body_timeout_s, "CLIPWATCH_TIMELINE_BODY_TIMEOUT_S")
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return await _answer(send, 413, too_large(limit, setting))
@@ -54,7 +64,7 @@ class RequestLimits:
                 f"busy: {self.in_flight} uploads in flight (CLIPWATCH_MAX_UPLOADS_IN_FLIGHT); retry shortly",
                 {"Retry-After": "2"},
             )
-        bounded = BoundedBody(receive, limit, setting, self.settings.body_timeout_s)
+        bounded = BoundedBody(receive, limit, setting, *timeout)
         if upload:
             self.in_flight += 1
         try:
@@ -75,12 +85,13 @@ class BoundedBody:
     Raising HTTPException here lands in the route like any other error: upload code cleans up its
     temp files, and the client gets 413 or 408 with a reason."""
 
-    def __init__(self, receive: Receive, limit: int, setting: str, timeout_s: float):
+    def __init__(self, receive: Receive, limit: int, setting: str, timeout_s: float, timeout_setting: str):
         self.receive = receive
         self.limit = limit
         self.setting = setting
         self.deadline = time.monotonic() + timeout_s
         self.timeout_s = timeout_s
+        self.timeout_setting = timeout_setting
         self.received = 0
         self.done = False
 
@@ -91,7 +102,7 @@ class BoundedBody:
             message = await asyncio.wait_for(self.receive(), max(self.deadline - time.monotonic(), 0.001))
         except TimeoutError:
             raise HTTPException(
-                408, f"the request body did not arrive within {self.timeout_s:.0f} s (CLIPWATCH_BODY_TIMEOUT_S)"
+                408, f"the request body did not arrive within {self.timeout_s:.0f} s ({self.timeout_setting})"
             ) from None
         if message["type"] == "http.request":
             self.received += len(message.get("body", b""))

@@ -15,7 +15,7 @@ from clipwatch.service.docs import mount_offline_docs
 from clipwatch.service.errors import install_error_handlers
 from clipwatch.service.limits import RequestLimits
 from clipwatch.service.request_id import RequestId
-from clipwatch.service.routes import feedback, model, ops, predict
+from clipwatch.service.routes import feedback, jobs, model, ops, predict
 from clipwatch.service.runtime import Service
 from clipwatch.settings import Settings, get_settings
 
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost of all: every answer, the limits' included, carries the request id.
     app.add_middleware(RequestId)
     install_error_handlers(app)
-    for module in (predict, feedback, model, ops):
+    for module in (predict, feedback, jobs, model, ops):
         app.include_router(module.router)
     return app
 

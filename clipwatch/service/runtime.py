@@ -16,12 +16,14 @@ from starlette.concurrency import run_in_threadpool
 
 from clipwatch.decode_budget import Cancelled
 from clipwatch.feedback import FeedbackStore
+from clipwatch.jobs import JobStore
 from clipwatch.loop import RetrainLoop
 from clipwatch.paths import Paths
 from clipwatch.predictor import Prediction, Predictor
 from clipwatch.retrain import RetrainOutcome
 from clipwatch.service.metrics import Metrics
 from clipwatch.service.state import CachedPrediction, ModelHolder, PredictionCache
+from clipwatch.service.timeline_jobs import TimelineRunner
 from clipwatch.service.uploads import Upload, process_dir, receive
 from clipwatch.settings import Settings
 from clipwatch.video import ClipError
@@ -63,8 +65,11 @@ class Service:
         self.loop = RetrainLoop(settings, on_outcome=self._on_retrain)
         self.slots = asyncio.Semaphore(settings.max_concurrent_predictions)
         self.feedback: FeedbackStore | None = None
+        self.jobs = JobStore(self.paths.jobs)
+        self.timelines = TimelineRunner(settings, self.jobs, self.holder, self.metrics)
 
     def start(self) -> None:
+        self.jobs.sweep(self.settings.timeline_job_ttl_s)
         self.holder.reload()
         self.holder.start_watching()
         if self.feedback is not None:
@@ -73,6 +78,7 @@ class Service:
             self.loop.recover(rows)
 
     def stop(self) -> None:
+        self.timelines.stop()
         self.holder.stop()
         self.loop.stop()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
@@ -81,7 +87,7 @@ class Service:
         with suppress(ValueError):
             self.metrics.model_version.set(int(predictor.version.name.lstrip("v")))
         e, meta = predictor.embedder, predictor.version.metadata
-        self.metrics.model_info.info(
+        self.metrics.set_model(
             {
                 "version": predictor.version.name,
                 "backbone": e.backbone.sha256[:12],

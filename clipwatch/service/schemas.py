@@ -99,3 +99,56 @@ class RollbackRequest(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+class TimelineWindow(BaseModel):
+    index: int
+    start_s: float
+    end_s: float
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+class TimelineSegment(BaseModel):
+    start_s: float
+    end_s: float
+    label: str
+    windows: int = Field(description="windows merged into this segment")
+    mean_confidence: float
+
+
+class TimelineResult(BaseModel):
+    duration_s: float
+    window_s: float
+    stride_s: float = Field(description="the stride used: the one asked for, rounded to a whole number of W/K steps")
+    model_version: str
+    classes: list[str]
+    smooth: int = Field(description="windows the segments' class probabilities were averaged over")
+    windows: list[TimelineWindow]
+    segments: list[TimelineSegment]
+    video: dict
+    timings_s: dict[str, float]
+
+
+class JobStatus(BaseModel):
+    id: str
+    status: str = Field(description="queued, running, done, failed or cancelled")
+    progress: float = Field(description="share of the video processed, 0 to 1")
+    processed_s: float = 0.0
+    duration_s: float | None = None
+    filename: str = ""
+    window_s: float
+    stride_s: float
+    smooth: int = Field(1, description="windows the segments' class probabilities were averaged over")
+    created: float
+    updated: float
+    model_version: str | None = None
+    error: str | None = None
+    cancel_requested: bool = False
+    result: TimelineResult | None = Field(None, description="the timeline, once status is done")
+
+
+class WindowFeedbackRequest(BaseModel):
+    window: int = Field(ge=0, description="index of the window in the timeline")
+    target: str = Field(min_length=1, max_length=64)

@@ -29,6 +29,7 @@ class ClipSpec:
     seed: int
     index: int
     shift: bool = False
+    seconds: float | None = None  # a long take of this length; None: the dataset's 2-5 s
 
     @property
     def filename(self) -> str:
@@ -45,7 +46,9 @@ def render_clip(spec: ClipSpec) -> tuple[Iterator[np.ndarray], int, tuple[int, i
     rng = spec.rng()
     width, height = RESOLUTIONS[int(rng.integers(0, len(RESOLUTIONS)))]
     fps = FPS_CHOICES[int(rng.integers(0, len(FPS_CHOICES)))]
-    n_frames = round(rng.uniform(2.0, 5.0) * fps)
+    n_frames = round(rng.uniform(2.0, 5.0) * fps)  # drawn either way, so every later draw stays the same
+    if spec.seconds is not None:
+        n_frames = round(spec.seconds * fps)
     action = ACTIONS[spec.action](rng)
 
     scale = rng.uniform(0.4, 0.85)  # figure height / frame height
@@ -128,7 +131,7 @@ def render_clip(spec: ClipSpec) -> tuple[Iterator[np.ndarray], int, tuple[int, i
 
 
 def encode_h264(
-    frames: Iterator[np.ndarray], fps: int, size: tuple[int, int], out: Path, gop: int | None = None
+    frames: Iterator[np.ndarray], fps: int, size: tuple[int, int], out: Path, gop: int | None = None, crf: int = 23
 ) -> None:
     """Write frames as browser-playable H.264 MP4 (yuv420p, moov atom first), atomically."""
     tmp = out.with_name(f".{out.name}.partial")
@@ -141,7 +144,7 @@ def encode_h264(
         # No macroblock-tree rate control: in the x264 that PyAV bundles it reads uninitialised stack
         # memory (valgrind), so the same pixels came out as other bytes depending on what the process
         # had done before; without it valgrind is silent and the same seed gives the same file.
-        options = {"crf": "23", "preset": "veryfast", "threads": "1", "x264-params": "mbtree=0"}
+        options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "x264-params": "mbtree=0"}
         if gop:  # a fixed keyframe interval, as cameras and streaming encoders write
             options |= {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
         stream.options = options

@@ -62,7 +62,7 @@ def test_one_scaler_per_clip_gives_pyavs_own_pixels_whatever_the_frame_size(tmp_
         clip = write_clip(tmp_path / f"{w}.mp4", rng.integers(0, 256, (5, h, w, 3), dtype=np.uint8))
         with av.open(str(clip)) as container:
             decoded += list(container.decode(video=0))
-    picture = sampling._Pictures(64)
+    picture = sampling.Pictures(64)
     for frame in decoded:
         np.testing.assert_array_equal(picture(frame), frame.to_ndarray(width=64, height=64, format="rgb24"))
 

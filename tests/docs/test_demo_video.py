@@ -16,6 +16,8 @@ STEPS = [
     "predict",
     "feedback",
     "batch",
+    "timeline",
+    "watch",
     "traffic",
     "model",
     "triggers",

@@ -95,6 +95,7 @@ def test_pods_run_non_root_with_requests_and_the_right_image(objects):
         "clipwatch-reports": "clipwatch-reporting",
         "clipwatch-bootstrap": "clipwatch-trainer",  # the only pod with torch
         "clipwatch-retrain": "clipwatch-serving",
+        "watcher": "clipwatch-serving",  # clipwatch watch ships in the serving image
     }
     specs = pod_specs(objects)
     assert set(specs) == set(images)

@@ -55,3 +55,54 @@ def test_the_watcher_is_its_own_service_and_the_long_running_ones_have_healthche
     for name, port in (("serving-api", 8080), ("webapp", 8081), ("reporting", 8082), ("report-watcher", 8083)):
         check = " ".join(services[name]["healthcheck"]["test"])
         assert f"127.0.0.1:{port}/" in check, name
+
+
+def test_images_are_tagged_with_the_package_version_everywhere():
+    """Two builds of one release carry one tag; a new release never overwrites the last one's images."""
+    from clipwatch import __version__
+
+    for file in (
+        "docker-compose.yml",
+        "serving/docker-compose.yml",
+        "webapp/docker-compose.yml",
+        "reporting/docker-compose.yml",
+    ):
+        for name, svc in load(file).items():
+            if svc.get("image", "").startswith("clipwatch-"):
+                assert svc["image"].split(":")[1] == __version__, (file, name, svc["image"])
+    kustomization = yaml.safe_load((PROJECT_ROOT / "k8s" / "kustomization.yaml").read_text())
+    assert {i["name"]: i["newTag"] for i in kustomization["images"]} == {
+        f"clipwatch-{c}": __version__ for c in ("serving", "webapp", "reporting", "trainer")
+    }
+
+
+def test_one_multi_stage_dockerfile_and_the_per_component_files_follow_it():
+    import subprocess
+    import sys
+
+    services = load()
+    targets = {name: svc["build"]["target"] for name, svc in services.items() if "build" in svc}
+    assert targets == {
+        "init": "trainer",
+        "serving-api": "serving",
+        "webapp": "webapp",
+        "reporting": "reporting",
+        "report-watcher": "reporting",
+    }
+    root = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert root.count("FROM python:3.11-slim AS base") == 1 and root.count("FROM base AS ") == 4
+    # Every pip install in a stage uses the shared cache mount, which never ends up in an image.
+    installs = [line for line in root.splitlines() if "pip install" in line and line.startswith("RUN")]
+    assert installs and all("--mount=type=cache,target=/root/.cache/pip" in line for line in installs)
+    check = subprocess.run(
+        [sys.executable, "scripts/dockerfiles.py", "--check"], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+    # A stale copy is caught: the check compares the text, not just that the files exist.
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    from dockerfiles import render
+
+    assert (
+        render("serving", root.replace("EXPOSE 8080", "EXPOSE 9090"))
+        != (PROJECT_ROOT / "serving" / "Dockerfile").read_text()
+    )

@@ -53,7 +53,11 @@ def imported_modules(component: str) -> set[str]:
         if path in seen:
             continue
         seen.add(path)
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        skip = optional(tree)
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
             names = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
@@ -69,6 +73,17 @@ def imported_modules(component: str) -> set[str]:
                 else:
                     found.add(top)
     return found - set(sys.stdlib_module_names) - {"clipwatch", "__future__"}
+
+
+def optional(tree: ast.Module) -> set[int]:
+    """The imports inside `try: ... except ImportError`: a package the code does without when it is absent."""
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+            isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError") for h in node.handlers
+        ):
+            skip |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return skip
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
@@ -108,3 +123,12 @@ def test_each_image_installs_from_its_lock_then_the_package_without_dependencies
     install = dockerfile.index(f"pip install -r {component}/requirements.txt")
     assert install < dockerfile.index("pip install --no-deps .")
     assert "pip install ." not in dockerfile.replace("pip install --no-deps .", "")
+
+
+def test_the_web_app_image_carries_neither_the_model_stack_nor_the_cnn_runtime():
+    """It is a client of the API: the core dependencies plus Streamlit, nothing that embeds or trains."""
+    webapp = pins("webapp")
+    for package in ("onnxruntime", "scikit-learn", "scipy", "decord", "matplotlib", "joblib", "torch"):
+        assert package not in webapp, package
+    for component in ("serving", "reporting", "export"):
+        assert {"onnxruntime", "scikit-learn", "joblib"} <= set(pins(component)), component

@@ -66,6 +66,26 @@ def test_every_worker_picks_up_a_promoted_model_within_2_s(live_server):
     assert seen == {new}
 
 
+def test_metrics_add_up_across_workers(live_server, tmp_path):
+    """With --workers 2 any scrape lands on one worker; it must still count every request either served."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    server = live_server(workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(folder)})
+    series = 'clipwatch_requests_total{endpoint="/health",method="GET",status="200"}'
+    for _ in range(40):  # a new connection each time, so both workers get some
+        assert httpx.get(f"{server.url}/health", headers=server.auth, timeout=10).status_code == 200
+    writers = {p.stem.rsplit("_", 1)[-1] for p in folder.glob("counter_*.db")}
+    assert len(writers) == 2, writers  # both workers answered and recorded
+    for _ in range(6):
+        text = httpx.get(f"{server.url}/metrics", headers=server.auth, timeout=10).text
+        counted = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(series)]
+        assert counted == [40.0], counted
+        live = [
+            line for line in text.splitlines() if line.startswith("clipwatch_model_info{") and line.endswith(" 1.0")
+        ]
+        assert len(live) == 1 and 'version="v0001"' in live[0], live
+
+
 def test_a_retrain_killed_mid_way_leaves_the_previous_model_serving(make_settings, live_server, videos):
     settings = make_settings(classifier="random-forest", n_estimators=3000, train_jobs=1)
     paths = Paths.from_settings(settings)

@@ -59,3 +59,42 @@ def test_upload_an_avi_preview_predict_and_feedback(webapp, real_clips):
     rows = (Path(api.settings.data_dir) / "prod_data.csv").read_text().splitlines()
     assert len(rows) == 2  # header + the row this feedback wrote
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_the_timeline_page_in_a_real_browser(webapp, tmp_path):
+    """A 20 s recording (clap, then run): the job runs on the real API, the page shows its segments, a
+    click on one seeks the player, and a corrected window becomes a prod_data.csv row."""
+    from playwright.sync_api import sync_playwright
+
+    from clipwatch.synth.long import render_long
+
+    url, api = webapp
+    video = tmp_path / "practice.mp4"
+    render_long([("clap", 10), ("run", 10)], video, seed=5)
+    shot = PROJECT_ROOT / "build" / "e2e-timeline.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        try:
+            page.goto(f"{url}/timeline", wait_until="networkidle")
+            page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
+            page.set_input_files("input[type=file]", str(video))
+            page.get_by_role("button", name="Make the timeline").click()
+            page.get_by_text("2 segments, 17 windows").wait_for(timeout=120_000)
+            assert "job=" in page.url  # the job is in the address: a reload finds it
+            page.get_by_role("button", name="run").click()
+            page.wait_for_function(
+                "() => { const v = document.querySelector('video'); return v && Math.abs(v.currentTime - 10) < 1.5 }",
+                timeout=30_000,
+            )
+            page.get_by_role("button", name="Send window feedback").click()
+            page.get_by_text("prod_data.csv now has 1 rows").wait_for(timeout=30_000)
+            page.reload(wait_until="networkidle")
+            page.get_by_text("2 segments, 17 windows").wait_for(timeout=60_000)
+        finally:
+            page.screenshot(path=str(shot), full_page=True)
+            browser.close()
+    rows = (Path(api.settings.data_dir) / "prod_data.csv").read_text().splitlines()
+    assert len(rows) == 2

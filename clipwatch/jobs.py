@@ -1,0 +1,172 @@
+"""Timeline jobs on disk: one folder each under data/jobs, so any worker or replica answers for any job.
+
+A job folder holds `status.json` (rewritten atomically), the uploaded video while the job runs,
+`vectors.f32` (each window's clip vector, appended as windows are classified, for feedback on a
+window) and, once finished, `result.json`. Cancelling writes a `cancel` file, which the process
+running the job notices within a second, whichever process received the request. A running job
+rewrites its status at least every few seconds; one silent for STALE_S is reported as failed (the
+process making it stopped), so a restart never leaves a job "running" for ever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from clipwatch.errors import ClipwatchError
+
+log = logging.getLogger(__name__)
+
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+FINISHED = ("done", "failed", "cancelled")
+STALE_S = 60.0
+HEARTBEAT_S = 5.0
+
+
+class JobNotFound(ClipwatchError, LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    folder: Path
+
+    @property
+    def status(self) -> Path:
+        return self.folder / "status.json"
+
+    @property
+    def result(self) -> Path:
+        return self.folder / "result.json"
+
+    @property
+    def vectors(self) -> Path:
+        return self.folder / "vectors.f32"
+
+    @property
+    def cancel(self) -> Path:
+        return self.folder / "cancel"
+
+    def video(self, suffix: str) -> Path:
+        return self.folder / f"video{suffix}"
+
+
+class JobStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def files(self, job_id: str) -> JobFiles:
+        if not JOB_ID.match(job_id or ""):
+            raise JobNotFound(f"no job {job_id[:40]!r}: job ids are 32 hex digits")
+        return JobFiles(self.root / job_id)
+
+    def create(self, **fields) -> tuple[str, JobFiles]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        job_id = uuid.uuid4().hex
+        files = JobFiles(self.root / job_id)
+        files.folder.mkdir()
+        now = time.time()
+        self._write(
+            files, {"id": job_id, "status": "queued", "created": now, "updated": now, "progress": 0.0, **fields}
+        )
+        return job_id, files
+
+    def status(self, job_id: str) -> dict:
+        files = self.files(job_id)
+        try:
+            status = json.loads(files.status.read_text())
+        except (FileNotFoundError, NotADirectoryError):
+            raise JobNotFound(f"no job {job_id}: it never existed, or it expired") from None
+        if status["status"] not in FINISHED and time.time() - status["updated"] > STALE_S:
+            status |= {"status": "failed", "error": "the process making this timeline stopped; submit it again"}
+        if status["status"] not in FINISHED and files.cancel.exists():
+            status["cancel_requested"] = True
+        return status
+
+    def update(self, job_id: str, **fields) -> dict:
+        files = self.files(job_id)
+        status = json.loads(files.status.read_text())
+        status |= fields | {"updated": time.time()}
+        self._write(files, status)
+        return status
+
+    def result(self, job_id: str) -> dict:
+        files = self.files(job_id)
+        try:
+            return json.loads(files.result.read_text())
+        except FileNotFoundError:
+            raise JobNotFound(f"job {job_id} has no result (yet)") from None
+
+    def finish(self, job_id: str, result: dict) -> None:
+        files = self.files(job_id)
+        _atomic_write(files.result, json.dumps(result))
+        self.update(job_id, status="done", progress=1.0)
+
+    def request_cancel(self, job_id: str) -> dict:
+        status = self.status(job_id)
+        if status["status"] not in FINISHED:
+            self.files(job_id).cancel.touch()  # the process running it stops at its next progress report
+            status = self.update(job_id, status="cancelled") if status["status"] == "queued" else status
+            status["cancel_requested"] = True
+        return status
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return self.files(job_id).cancel.exists()
+
+    def vector(self, job_id: str, window: int) -> np.ndarray:
+        status = self.status(job_id)
+        dim, windows = status.get("dim"), status.get("windows_done", 0)
+        if status["status"] != "done" or not dim:
+            raise JobNotFound(f"job {job_id} has not finished, so its windows have no vectors yet")
+        if not 0 <= window < windows:
+            raise IndexError(f"window {window} is out of range: this timeline has windows 0..{windows - 1}")
+        data = np.memmap(self.files(job_id).vectors, dtype=np.float32, mode="r", shape=(windows, dim))
+        return np.array(data[window])
+
+    def delete(self, job_id: str) -> None:
+        shutil.rmtree(self.files(job_id).folder, ignore_errors=True)
+
+    def sweep(self, ttl_s: float) -> int:
+        """Remove finished jobs older than ttl_s, and any job silent for that long. Returns how many."""
+        if not self.root.is_dir():
+            return 0
+        removed, now = 0, time.time()
+        for folder in self.root.iterdir():
+            if not JOB_ID.match(folder.name):
+                continue
+            try:
+                status = json.loads((folder / "status.json").read_text())
+                old = now - status.get("updated", 0) > ttl_s
+            except (OSError, ValueError):
+                old = now - folder.stat().st_mtime > ttl_s  # a job whose status never got written
+            if old:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        if removed:
+            log.info("removed %d expired timeline job(s)", removed)
+        return removed
+
+    @staticmethod
+    def _write(files: JobFiles, status: dict) -> None:
+        _atomic_write(files.status, json.dumps(status))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,176 @@
+"""Timeline jobs: POST /jobs/timeline, GET /jobs/{id}, GET /jobs/{id}/result.csv, DELETE /jobs/{id},
+POST /jobs/{id}/feedback (the true label of one window)."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from clipwatch.feedback import FeedbackRow
+from clipwatch.jobs import JobNotFound
+from clipwatch.service.deps import KeyRequired, ServiceDep
+from clipwatch.service.errors import problems
+from clipwatch.service.openapi import BINARY, ERRORS, form, request_body
+from clipwatch.service.routes.feedback import checked_target, store
+from clipwatch.service.runtime import Service
+from clipwatch.service.schemas import FeedbackResponse, JobStatus, WindowFeedbackRequest
+from clipwatch.service.uploads import display_name, receive
+from clipwatch.timeline import Timeline, Windowing
+from clipwatch.video import ClipError, probe
+
+router = APIRouter(prefix="/jobs", tags=["timeline"], responses=ERRORS)
+
+# Room on the jobs volume beyond the upload itself, so a timeline never fills the disk feedback lands on.
+DISK_HEADROOM = 512 * 2**20
+
+
+def _status(service: Service, job_id: str) -> dict:
+    try:
+        return service.jobs.status(job_id)
+    except JobNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+def _check_disk(service: Service, request: Request) -> None:
+    declared = request.headers.get("content-length", "")
+    need = int(declared) if declared.isdigit() else int(service.settings.timeline_max_upload_mb * 2**20)
+    root = service.jobs.root
+    root.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(root).free
+    if free < need + DISK_HEADROOM:
+        raise HTTPException(
+            507,
+            f"not enough disk for this video: {free // 2**20} MB free on the jobs volume, {need // 2**20} MB needed",
+        )
+
+
+@router.post(
+    "/timeline",
+    status_code=202,
+    response_model=JobStatus,
+    dependencies=[KeyRequired],
+    openapi_extra=request_body(
+        {"multipart/form-data": form(["file"], file=BINARY), "application/octet-stream": {"schema": BINARY}}
+    ),
+)
+async def create_timeline(
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    window_s: Annotated[float | None, Query(gt=0, le=120, description="window length W (default setting)")] = None,
+    stride_s: Annotated[float | None, Query(gt=0, le=120, description="stride S (default setting)")] = None,
+    smooth: Annotated[
+        int | None, Query(ge=1, le=15, description="windows the segments' probabilities are averaged over")
+    ] = None,
+) -> JobStatus:
+    """Start a timeline of a long video: the upload streams to disk, the answer comes at once with the job id."""
+    s = service.settings
+    predictor = service.predictor()
+    windowing = Windowing.of(window_s or s.timeline_window_s, stride_s or s.timeline_stride_s, predictor.embedder.k)
+    _check_disk(service, request)
+    if not service.timelines.reserve():
+        raise HTTPException(
+            503,
+            f"busy: {s.timeline_jobs} timeline(s) running and {s.timeline_queue} waiting (CLIPWATCH_TIMELINE_QUEUE); "
+            "retry later",
+            headers={"Retry-After": "30"},
+        )
+    smooth = smooth or s.timeline_smooth_windows
+    job_id, files = service.jobs.create(
+        window_s=round(windowing.window_s, 3), stride_s=round(windowing.stride_s, 3), smooth=smooth
+    )
+    submitted = False
+    try:
+        max_bytes = int(s.timeline_max_upload_mb * 2**20)
+        upload = await receive(request, tmp_dir=files.folder, max_bytes=max_bytes)
+        path = upload.clip()
+        name = display_name(upload.files[0].filename)
+        try:
+            info = await run_in_threadpool(
+                probe, path, max_pixels=s.max_frame_pixels, max_duration_s=s.timeline_max_duration_s
+            )
+        except ClipError as exc:
+            raise HTTPException(422, str(exc).replace(path.name, "uploaded file")) from None
+        status = service.jobs.update(job_id, filename=name, duration_s=round(info.duration_s, 3))
+        service.timelines.submit(job_id, path, windowing, info, smooth)
+        submitted = True
+        response.headers["Location"] = f"/jobs/{job_id}"
+        return JobStatus(**status)
+    finally:
+        if not submitted:
+            service.timelines.release()
+            service.jobs.delete(job_id)
+        service.jobs.sweep(s.timeline_job_ttl_s)
+
+
+@router.get("/{job_id}", response_model=JobStatus)
+async def job_status(job_id: str, service: ServiceDep) -> JobStatus:
+    """Progress of a timeline job and, once it is done, the timeline: windows and segments."""
+    status = await run_in_threadpool(_status, service, job_id)
+    if status["status"] == "done":
+        status["result"] = await run_in_threadpool(service.jobs.result, job_id)
+    return JobStatus(**status)
+
+
+@router.get(
+    "/{job_id}/result.csv",
+    response_class=Response,
+    responses={200: {"description": "one row per window", "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def job_csv(job_id: str, service: ServiceDep) -> Response:
+    """The timeline as CSV: one row per window, with every class's probability."""
+    status = await run_in_threadpool(_status, service, job_id)
+    if status["status"] != "done":
+        raise HTTPException(409, f"job {job_id} is {status['status']}: its result is not ready")
+    result = await run_in_threadpool(service.jobs.result, job_id)
+    timeline = Timeline.from_dict(result)
+    name = (status.get("filename") or "timeline").rsplit(".", 1)[0]
+    return Response(
+        timeline.to_csv(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}-timeline.csv"'},
+    )
+
+
+@router.delete("/{job_id}", response_model=JobStatus, dependencies=[KeyRequired])
+async def cancel_job(job_id: str, service: ServiceDep) -> JobStatus:
+    """Cancel a queued or running job (it stops within a second or two), or delete a finished one's files."""
+    status = await run_in_threadpool(_status, service, job_id)
+    if status["status"] in ("done", "failed", "cancelled"):
+        await run_in_threadpool(service.jobs.delete, job_id)
+        return JobStatus(**status)
+    return JobStatus(**await run_in_threadpool(service.jobs.request_cancel, job_id))
+
+
+@router.post(
+    "/{job_id}/feedback",
+    response_model=FeedbackResponse,
+    dependencies=[KeyRequired],
+    openapi_extra=request_body({"application/json": {"schema": WindowFeedbackRequest.model_json_schema()}}),
+)
+async def window_feedback(job_id: str, request: Request, service: ServiceDep) -> FeedbackResponse:
+    """The true label of one window: its clip vector becomes a prod_data.csv row, as clip feedback does."""
+    predictor = service.predictor()
+    try:
+        body = WindowFeedbackRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise HTTPException(422, f"invalid feedback JSON: {problems(exc.errors())}") from exc
+    target = checked_target(service, predictor, body.target)
+    status = await run_in_threadpool(_status, service, job_id)
+    if status["status"] != "done":
+        raise HTTPException(409, f"job {job_id} is {status['status']}: give feedback once it is done")
+    try:
+        vector = await run_in_threadpool(service.jobs.vector, job_id, body.window)
+        window = (await run_in_threadpool(service.jobs.result, job_id))["windows"][body.window]
+    except IndexError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except JobNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    row = FeedbackRow(
+        vector, target, window["label"], f"{job_id}:{body.window}", status["model_version"], window["confidence"]
+    )
+    return await store(service, row)

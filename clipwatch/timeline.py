@@ -1,0 +1,387 @@
+"""A long video -> a timeline of actions: windows of W seconds every S seconds, each classified.
+
+Each window's vector is made exactly as /predict makes a clip's: K pictures at the centres of K equal
+segments of the window, the backbone on them (ClipEmbedder.frame_vectors), the same pooling
+(ClipEmbedder.pool). A clip of exactly W seconds gets the same vector either way (a test checks it).
+
+What makes a long file affordable is that windows share pictures. The centres of every window fall on
+one grid, (j + 1/2) * W/K seconds, when the stride is a whole number of grid steps (the stride asked for
+is rounded to one), so the file is decoded once, front to back, each grid picture goes through the CNN
+once, and a window is the pooling of K consecutive grid vectors. A first pass reads the packet index
+(no decoding) so that the decoder can drop the non-reference frames no grid point needs; a file whose
+packets carry no timestamps is decoded in full instead. Decoding runs in a thread of its own, a bounded
+queue ahead of the CNN, so memory holds a few batches of pictures and K + S/step grid vectors, whatever
+the length of the file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from clipwatch.decode_budget import DecodeBudget
+from clipwatch.predictor import Predictor
+from clipwatch.sampling import Pictures, frame_threads
+from clipwatch.video import ClipError, VideoInfo, open_video
+
+BATCH = 32  # grid pictures per CNN run
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Windowing:
+    """Window length W and stride S in seconds, K pictures per window; the stride is a whole number of steps."""
+
+    window_s: float
+    stride_steps: int
+    k: int
+
+    @classmethod
+    def of(cls, window_s: float, stride_s: float, k: int) -> Windowing:
+        if not (window_s > 0 and stride_s > 0):
+            raise ValueError("window and stride must be positive")
+        step = window_s / k
+        return cls(window_s, max(1, round(stride_s / step)), k)
+
+    @property
+    def step_s(self) -> float:
+        return self.window_s / self.k
+
+    @property
+    def stride_s(self) -> float:
+        return self.stride_steps * self.step_s
+
+    def grid_points(self, duration_s: float) -> int:
+        return math.floor(duration_s / self.step_s + EPS)
+
+    def windows(self, duration_s: float) -> int:
+        n = self.grid_points(duration_s)
+        return (n - self.k) // self.stride_steps + 1 if n >= self.k else 0
+
+
+@dataclass
+class Window:
+    index: int
+    start_s: float
+    end_s: float
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+@dataclass
+class Segment:
+    start_s: float
+    end_s: float
+    label: str
+    windows: int
+    mean_confidence: float
+
+
+@dataclass
+class Timeline:
+    duration_s: float
+    window_s: float
+    stride_s: float
+    model_version: str
+    classes: list[str]
+    smooth: int = 1
+    windows: list[Window] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    video: dict = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Timeline:
+        rest = {k: v for k, v in d.items() if k not in ("windows", "segments")}
+        return cls(**rest, windows=[Window(**w) for w in d["windows"]], segments=[Segment(**s) for s in d["segments"]])
+
+    def to_csv(self) -> str:
+        """One row per window: index, start, end, label, confidence, then one probability column per class."""
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(["window", "start_s", "end_s", "label", "confidence", *(f"p_{c}" for c in self.classes)])
+        for win in self.windows:
+            probs = [f"{win.probabilities.get(c, 0.0):.4f}" for c in self.classes]
+            w.writerow(
+                [win.index, f"{win.start_s:.3f}", f"{win.end_s:.3f}", win.label, f"{win.confidence:.4f}", *probs]
+            )
+        return out.getvalue()
+
+
+def smoothed(windows: list[Window], classes: list[str], width: int) -> list[tuple[str, float]]:
+    """Each window's label after averaging the class probabilities of the `width` windows centred on it:
+    one odd window inside a long action no longer splits its segment. width 1 keeps the windows' own."""
+    if width <= 1 or not windows:
+        return [(w.label, w.confidence) for w in windows]
+    probs = np.array([[w.probabilities.get(c, 0.0) for c in classes] for w in windows])
+    half = width // 2
+    out = []
+    for i in range(len(windows)):
+        mean = probs[max(0, i - half) : i + half + 1].mean(axis=0)
+        best = int(np.argmax(mean))
+        out.append((classes[best], float(mean[best])))
+    return out
+
+
+def segments_of(
+    windows: list[Window], labels: list[tuple[str, float]], stride_s: float, duration_s: float
+) -> list[Segment]:
+    """Adjacent windows with one label merged. Each window speaks for the stride-wide slot around its
+    centre, so segments tile the file without overlapping: the first starts at 0, the last ends at the end."""
+    segments: list[Segment] = []
+    for i, (w, (label, confidence)) in enumerate(zip(windows, labels, strict=True)):
+        centre = (w.start_s + w.end_s) / 2
+        start = 0.0 if i == 0 else centre - stride_s / 2
+        end = duration_s if i == len(windows) - 1 else centre + stride_s / 2
+        last = segments[-1] if segments else None
+        if last is not None and last.label == label:
+            total = last.mean_confidence * last.windows + confidence
+            last.end_s, last.windows = end, last.windows + 1
+            last.mean_confidence = total / last.windows
+        else:
+            segments.append(Segment(start, end, label, 1, confidence))
+    for seg in segments:
+        seg.start_s, seg.end_s = round(seg.start_s, 3), round(seg.end_s, 3)
+        seg.mean_confidence = round(seg.mean_confidence, 4)
+    return segments
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What decoding one long file may cost (the clip budget's settings are for clips)."""
+
+    max_frames: int
+    cpu_s: float
+    cancel: threading.Event | None = None
+
+
+def grid_pictures(
+    path: Path, info: VideoInfo, step_s: float, n_grid: int, size: int, limits: Limits
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(j, picture shown at (j + 1/2) * step_s) for j = 0 .. n_grid - 1, in order, from one decode.
+
+    The budget is made here, in the thread that iterates: it measures that thread's CPU time."""
+    times = [(j + 0.5) * step_s for j in range(n_grid)]
+    threads = frame_threads(info)
+    budget = DecodeBudget(
+        limits.max_frames,
+        limits.cpu_s,
+        threads,
+        limits.cancel,
+        path.name,
+        frames_setting="CLIPWATCH_TIMELINE_MAX_FRAMES",
+        cpu_setting="CLIPWATCH_TIMELINE_CPU_S",
+    )
+    with open_video(path) as container:
+        stream = container.streams.video[0]
+        if threads > 1:
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = threads
+        start = stream.start_time or 0
+        tb = float(stream.time_base)
+        wanted = _wanted_pts(container, stream, times, start, tb)
+        budget.check()
+        if wanted is not None:
+            container.seek(start, stream=stream, backward=True)
+        codec = stream.codec_context
+        picture = Pictures(size)
+        j = 0
+        held: tuple[float, object] | None = None  # the last frame decoded and its time, converted lazily
+        held_picture: np.ndarray | None = None
+        for packet in container.demux(stream):
+            if wanted is not None and packet.size:
+                # FFmpeg reads skip_frame per packet: drop non-reference frames no grid point shows.
+                codec.skip_frame = "DEFAULT" if packet.pts in wanted else "NONREF"
+            budget.check()
+            for frame in codec.decode(packet):
+                budget.charge()
+                if frame.pts is None:
+                    continue
+                t = (frame.pts - start) * tb
+                # Every grid time before this frame's shows the frame held until now.
+                while held is not None and j < n_grid and times[j] < t - EPS:
+                    if held_picture is None:
+                        held_picture = picture(held[1])
+                    yield j, held_picture
+                    j += 1
+                if j >= n_grid:
+                    return
+                held, held_picture = (t, frame), None
+        while held is not None and j < n_grid:  # the file's last picture shows until its end
+            if held_picture is None:
+                held_picture = picture(held[1])
+            yield j, held_picture
+            j += 1
+    if j < n_grid:
+        raise ClipError(
+            f"{path.name}: the video ends after {j * step_s:.1f} s, not at the {info.duration_s:.1f} s its header says"
+        )
+
+
+def _wanted_pts(container, stream, times: list[float], start: int, tb: float) -> set[int] | None:
+    """The pts of the frames the grid shows, from the packet index (no decoding); None if it has no timestamps."""
+    pts = [p.pts for p in container.demux(stream) if p.size]
+    if not pts or any(p is None for p in pts):
+        return None
+    shown = sorted(pts)
+    seconds = [(p - start) * tb for p in shown]
+    wanted = set()
+    for t in times:
+        i = bisect.bisect_right(seconds, t + EPS) - 1
+        wanted.add(shown[max(i, 0)])
+    return wanted
+
+
+class Progress:
+    """What a running timeline reports: seconds of video done, out of the whole."""
+
+    def __init__(self, callback: Callable[[float, float], None] | None, duration_s: float):
+        self.callback = callback
+        self.duration_s = duration_s
+        self.last = 0.0
+
+    def __call__(self, done_s: float, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.callback is not None and (force or now - self.last >= 0.5):
+            self.last = now
+            self.callback(min(done_s, self.duration_s), self.duration_s)
+
+
+def run_timeline(
+    path: str | Path,
+    predictor: Predictor,
+    windowing: Windowing,
+    info: VideoInfo,
+    limits: Limits,
+    on_progress: Callable[[float, float], None] | None = None,
+    on_vector: Callable[[int, np.ndarray], None] | None = None,
+    smooth: int = 5,
+) -> Timeline:
+    """Classify every window of a probed file. on_vector(i, v) receives each window's clip vector
+    (for window feedback); on_progress(done_s, total_s) is called every half second or so; segments
+    follow the window labels smoothed over `smooth` windows (the windows keep their own)."""
+    path = Path(path)
+    embedder, model_version = predictor.embedder, predictor.version.name
+    if windowing.k != embedder.k:
+        raise ValueError(f"windows need K = {embedder.k} pictures, the model's; got {windowing.k}")
+    duration = info.duration_s
+    if duration <= 0:
+        raise ClipError(f"{path.name}: the video declares no duration, so it has no timeline")
+    if windowing.windows(duration) == 0:
+        # Shorter than one window: the whole file is the window, sampled as /predict samples a clip.
+        windowing = Windowing(duration, 1, embedder.k)
+    n_grid = windowing.grid_points(duration)
+    n_windows = windowing.windows(duration)
+    timeline = Timeline(
+        round(duration, 3),
+        round(windowing.window_s, 3),
+        round(windowing.stride_s, 3),
+        model_version,
+        [str(c) for c in predictor.version.model.classes_],
+        smooth=smooth,
+        video=info.as_dict(),
+    )
+    progress = Progress(on_progress, duration)
+    t0 = time.perf_counter()
+    cnn_s = 0.0
+    vectors: dict[int, np.ndarray] = {}  # grid vectors still needed by a window to come
+    next_window = 0
+    for first, pictures in _batches(lambda: grid_pictures(path, info, windowing.step_s, n_grid, embedder.size, limits)):
+        c0 = time.perf_counter()
+        for offset, v in enumerate(embedder.frame_vectors(pictures)):
+            vectors[first + offset] = v
+        cnn_s += time.perf_counter() - c0
+        done = first + len(pictures)
+        while next_window < n_windows and next_window * windowing.stride_steps + windowing.k <= done:
+            lo = next_window * windowing.stride_steps
+            clip_vector = embedder.pool(np.stack([vectors[j] for j in range(lo, lo + windowing.k)]))
+            label, conf, probs = predictor.classify(clip_vector)
+            start = lo * windowing.step_s
+            timeline.windows.append(
+                Window(
+                    next_window,
+                    round(start, 3),
+                    round(start + windowing.window_s, 3),
+                    label,
+                    round(conf, 4),
+                    {c: round(p, 4) for c, p in probs.items()},
+                )
+            )
+            if on_vector is not None:
+                on_vector(next_window, clip_vector)
+            next_window += 1
+            for j in range(lo, min(lo + windowing.stride_steps, done)):
+                vectors.pop(j, None)
+        progress(done * windowing.step_s)
+    labels = smoothed(timeline.windows, timeline.classes, smooth)
+    timeline.segments = segments_of(timeline.windows, labels, windowing.stride_s, duration)
+    total = time.perf_counter() - t0
+    timeline.timings_s = {"total": round(total, 2), "cnn": round(cnn_s, 2), "decode_and_rest": round(total - cnn_s, 2)}
+    progress(duration, force=True)
+    return timeline
+
+
+def _batches(make: Callable[[], Iterator[tuple[int, np.ndarray]]]) -> Iterator[tuple[int, np.ndarray]]:
+    """BATCH pictures at a time, decoded in a thread of their own two batches ahead of the CNN."""
+    out: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    END = object()
+
+    def produce() -> None:
+        batch: list[np.ndarray] = []
+        first = 0
+        pictures = make()
+        try:
+            for j, pic in pictures:
+                if stop.is_set():
+                    break
+                if not batch:
+                    first = j
+                batch.append(pic)
+                if len(batch) == BATCH:
+                    _put(out, (first, np.stack(batch)), stop)
+                    batch = []
+            if batch:
+                _put(out, (first, np.stack(batch)), stop)
+            _put(out, END, stop)
+        except BaseException as exc:  # handed to the consumer, which raises it where the caller sees it
+            _put(out, exc, stop)
+        finally:
+            pictures.close()  # the file closes now, not when the generator is collected
+
+    thread = threading.Thread(target=produce, name="timeline-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = out.get()
+            if item is END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.2)
+            return
+        except queue.Full:
+            continue
