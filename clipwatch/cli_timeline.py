@@ -20,7 +20,7 @@ from clipwatch.settings import get_settings
 def timeline_cmd(
     file: Annotated[Path, typer.Argument(help="a video file (MP4, MOV, AVI, MKV, WebM)", exists=True, dir_okay=False)],
     api: Annotated[str | None, typer.Option(help="serving API base URL; default: run here")] = None,
-    window: Annotated[float | None, typer.Option(min=0.1, max=120, help="window length, s")] = None,
+    window: Annotated[float | None, typer.Option(min=0.5, max=120, help="window length, s")] = None,
     stride: Annotated[float | None, typer.Option(min=0.1, max=120, help="stride between windows, s")] = None,
     smooth: Annotated[
         int | None, typer.Option(min=1, max=15, help="windows the segments average over (1: each window its own)")

@@ -47,7 +47,7 @@ def watch_cmd(
     signal.signal(signal.SIGTERM, lambda *_: watcher.stop_event.set())
     try:
         watcher.start()
-    except (RuntimeError, OSError) as exc:  # no model yet, or the metrics port is taken
+    except (RuntimeError, OSError, ValueError) as exc:  # no model yet, the metrics port taken, a bad window
         watcher.stop()
         raise ClipwatchError(f"watch: {exc}") from None
     names = ", ".join(s.name for s in cfg.sources)

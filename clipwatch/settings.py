@@ -66,9 +66,9 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(120, gt=0, description="time a client has to send the whole request body")
     max_concurrent_predictions: int = Field(2, ge=1, description="clips embedded at once per process")
     # Timelines of long files (clipwatch.timeline; POST /jobs/timeline, clipwatch timeline).
-    timeline_window_s: float = Field(4.0, gt=0, le=120, description="timeline window length W, seconds")
+    timeline_window_s: float = Field(4.0, ge=0.5, le=120, description="timeline window length W, seconds")
     timeline_stride_s: float = Field(
-        1.0, gt=0, le=120, description="timeline stride S, seconds (rounded to a whole number of W/K steps)"
+        1.0, ge=0.1, le=120, description="timeline stride S, seconds (rounded to a whole number of W/K steps)"
     )
     # 5 windows (8 s of video at the defaults): a hard cut between two takes makes the windows across it
     # look like fast motion; averaging over 5 keeps that from becoming a segment of its own.

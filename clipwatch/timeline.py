@@ -36,6 +36,8 @@ from clipwatch.video import ClipError, VideoInfo, open_video
 
 BATCH = 32  # grid pictures per CNN run
 EPS = 1e-9
+MIN_WINDOW_S = 0.5
+MIN_STRIDE_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,8 @@ class Windowing:
 
     @classmethod
     def of(cls, window_s: float, stride_s: float, k: int) -> Windowing:
-        if not (window_s > 0 and stride_s > 0):
-            raise ValueError("window and stride must be positive")
+        if not (window_s >= MIN_WINDOW_S and stride_s >= MIN_STRIDE_S):
+            raise ValueError(f"the window must be at least {MIN_WINDOW_S} s and the stride at least {MIN_STRIDE_S} s")
         step = window_s / k
         return cls(window_s, max(1, round(stride_s / step)), k)
 
@@ -281,15 +283,22 @@ def run_timeline(
     duration = info.duration_s
     if duration <= 0:
         raise ClipError(f"{path.name}: the video declares no duration, so it has no timeline")
+    asked_stride = windowing.stride_s
     if windowing.windows(duration) == 0:
         # Shorter than one window: the whole file is the window, sampled as /predict samples a clip.
         windowing = Windowing(duration, 1, embedder.k)
+        asked_stride = max(asked_stride, duration)  # one window: no stride to speak of
     n_grid = windowing.grid_points(duration)
     n_windows = windowing.windows(duration)
+    if n_grid > limits.max_frames:  # the CNN's work, bounded like the decoder's
+        raise ClipError(
+            f"{path.name}: {n_grid} pictures to embed for {duration:.0f} s at {windowing.window_s:g} s windows "
+            f"exceeds CLIPWATCH_TIMELINE_MAX_FRAMES ({limits.max_frames}): use longer windows or trim the video"
+        )
     timeline = Timeline(
         round(duration, 3),
         round(windowing.window_s, 3),
-        round(windowing.stride_s, 3),
+        round(asked_stride if n_windows == 1 else windowing.stride_s, 3),
         model_version,
         [str(c) for c in predictor.version.model.classes_],
         smooth=smooth,

@@ -33,10 +33,13 @@ def test_windows_sit_on_one_grid_and_the_stride_is_rounded_to_it():
     w = Windowing.of(4.0, 1.0, 16)
     assert (w.step_s, w.stride_steps, w.stride_s) == (0.25, 4, 1.0)
     assert Windowing.of(4.0, 0.9, 16).stride_s == 1.0  # 3.6 steps -> 4
-    assert Windowing.of(4.0, 0.01, 16).stride_s == 0.25  # never less than one step
+    assert Windowing.of(4.0, 0.1, 16).stride_s == 0.25  # never less than one step
     assert w.grid_points(60.0) == 240
     assert w.windows(60.0) == (240 - 16) // 4 + 1 == 57
     assert w.windows(3.9) == 0
+    for window, stride in ((5e-324, 1.0), (0.1, 1.0), (4.0, 0.0)):  # what a fuzzer found: a step of zero
+        with pytest.raises(ValueError, match="at least"):
+            Windowing.of(window, stride, 16)
 
 
 def test_a_window_as_long_as_a_clip_gets_the_vector_predict_gives_that_clip(settings, trained, tmp_path):

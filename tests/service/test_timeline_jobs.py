@@ -100,6 +100,14 @@ def test_bad_uploads_are_refused_and_leave_no_job_behind(client_for, long_clip):
     r = client.post("/jobs/timeline", files={"file": ("a.mp4", long_clip)})
     assert r.status_code == 413 and "CLIPWATCH_TIMELINE_MAX_UPLOAD_MB" in r.json()["detail"]
     assert not any(jobs.iterdir()) if jobs.exists() else True
+    for params in ({"window_s": 5e-324}, {"stride_s": 0}, {"smooth": 99}):
+        assert start(client, b"x", **params).status_code == 422, params
+
+
+def test_a_window_too_fine_for_the_video_is_refused_before_the_job_starts(client_for, long_clip):
+    client = client_for(timeline_max_frames=50)  # 20 s at 4 s / 16 pictures: 80 pictures
+    r = start(client, long_clip)
+    assert r.status_code == 422 and "CLIPWATCH_TIMELINE_MAX_FRAMES" in r.json()["detail"]
 
 
 def test_jobs_are_bounded_cancellable_and_expire(client_for, long_clip, longer_clip):

@@ -61,8 +61,8 @@ async def create_timeline(
     request: Request,
     response: Response,
     service: ServiceDep,
-    window_s: Annotated[float | None, Query(gt=0, le=120, description="window length W (default setting)")] = None,
-    stride_s: Annotated[float | None, Query(gt=0, le=120, description="stride S (default setting)")] = None,
+    window_s: Annotated[float | None, Query(ge=0.5, le=120, description="window length W (default setting)")] = None,
+    stride_s: Annotated[float | None, Query(ge=0.1, le=120, description="stride S (default setting)")] = None,
     smooth: Annotated[
         int | None, Query(ge=1, le=15, description="windows the segments' probabilities are averaged over")
     ] = None,
@@ -95,6 +95,13 @@ async def create_timeline(
             )
         except ClipError as exc:
             raise HTTPException(422, str(exc).replace(path.name, "uploaded file")) from None
+        pictures = windowing.grid_points(info.duration_s)
+        if pictures > s.timeline_max_frames:  # what the job's CNN would have to do, refused before it starts
+            raise HTTPException(
+                422,
+                f"{pictures} pictures to embed at {windowing.window_s:g} s windows exceeds "
+                f"CLIPWATCH_TIMELINE_MAX_FRAMES ({s.timeline_max_frames}): use longer windows or trim the video",
+            )
         status = service.jobs.update(job_id, filename=name, duration_s=round(info.duration_s, 3))
         service.timelines.submit(job_id, path, windowing, info, smooth)
         submitted = True
