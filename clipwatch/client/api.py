@@ -6,6 +6,7 @@ a person can act on (API down, too slow, or what the API said was wrong).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -17,6 +18,9 @@ from urllib3.util.retry import Retry
 from clipwatch.errors import ClipwatchError
 
 GET_RETRIES = 3  # 0.3, 0.6, 1.2 s apart
+
+
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class ApiError(ClipwatchError):
@@ -102,16 +106,25 @@ class ApiClient:
         )
 
     def job(self, job_id: str) -> dict:
-        return self._call("GET", f"/jobs/{job_id}", timeout=30)
+        return self._call("GET", _job_path(job_id), timeout=30)
 
     def job_csv(self, job_id: str) -> str:
-        return self._call("GET", f"/jobs/{job_id}/result.csv", timeout=60, raw=True)
+        return self._call("GET", f"{_job_path(job_id)}/result.csv", timeout=60, raw=True)
 
     def cancel_job(self, job_id: str) -> dict:
-        return self._call("DELETE", f"/jobs/{job_id}", timeout=30)
+        return self._call("DELETE", _job_path(job_id), timeout=30)
 
     def window_feedback(self, job_id: str, window: int, target: str) -> dict:
-        return self._call("POST", f"/jobs/{job_id}/feedback", json={"window": window, "target": target}, timeout=30)
+        path = f"{_job_path(job_id)}/feedback"
+        return self._call("POST", path, json={"window": window, "target": target}, timeout=30)
+
+
+def _job_path(job_id: str) -> str:
+    """/jobs/<id>, for an id of the API's form only: an id from a URL must not steer the key elsewhere
+    (`../model` would otherwise reach an admin route with this client's key)."""
+    if not JOB_ID.match(str(job_id)):
+        raise ApiError(f"{str(job_id)[:40]!r} is not a job id (32 hex digits)", 404)
+    return f"/jobs/{job_id}"
 
 
 class _Counting:

@@ -64,3 +64,15 @@ def test_a_get_gives_up_after_its_retries_with_the_apis_reason(flaky):
         assert Flaky.seen == ["GET"] * 4  # the first try and three retries
     finally:
         Flaky.failures = 2
+
+
+def test_a_job_id_from_a_url_cannot_steer_the_key_to_another_route():
+    """The Timeline page takes its job id from the address bar; `../model` must not reach /model with the key."""
+    client = ApiClient("http://127.0.0.1:9", api_key="secret")  # nothing listens: a request would fail otherwise
+    for bad in ("../model", "abc", "0" * 31 + "/", "../../model/rollback#"):
+        for call in (client.job, client.job_csv, client.cancel_job):
+            with pytest.raises(ApiError, match="not a job id") as err:
+                call(bad)
+            assert err.value.status == 404
+        with pytest.raises(ApiError, match="not a job id"):
+            client.window_feedback(bad, 0, "run")
