@@ -7,35 +7,28 @@ segments of the window, the backbone on them (ClipEmbedder.frame_vectors), the s
 What makes a long file affordable is that windows share pictures. The centres of every window fall on
 one grid, (j + 1/2) * W/K seconds, when the stride is a whole number of grid steps (the stride asked for
 is rounded to one), so the file is decoded once, front to back, each grid picture goes through the CNN
-once, and a window is the pooling of K consecutive grid vectors. A first pass reads the packet index
-(no decoding) so that the decoder can drop the non-reference frames no grid point needs; a file whose
-packets carry no timestamps is decoded in full instead. Decoding runs in a thread of its own, a bounded
-queue ahead of the CNN, so memory holds a few batches of pictures and K + S/step grid vectors, whatever
-the length of the file.
+once (clipwatch.grid), and a window is the pooling of K consecutive grid vectors. Memory holds a few
+batches of pictures and K + S/step grid vectors, whatever the length of the file.
 """
 
 from __future__ import annotations
 
-import bisect
 import csv
 import io
 import math
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from clipwatch.decode_budget import DecodeBudget
+from clipwatch.grid import EPS, Limits, batches, grid_pictures
 from clipwatch.predictor import Predictor
-from clipwatch.sampling import Pictures, frame_threads
-from clipwatch.video import ClipError, VideoInfo, open_video
+from clipwatch.video import ClipError, VideoInfo
 
-BATCH = 32  # grid pictures per CNN run
-EPS = 1e-9
+__all__ = ["Limits", "Segment", "Timeline", "Window", "Windowing", "run_timeline", "segments_of", "smoothed"]
+
 MIN_WINDOW_S = 0.5
 MIN_STRIDE_S = 0.1
 
@@ -162,92 +155,6 @@ def segments_of(
     return segments
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What decoding one long file may cost (the clip budget's settings are for clips)."""
-
-    max_frames: int
-    cpu_s: float
-    cancel: threading.Event | None = None
-
-
-def grid_pictures(
-    path: Path, info: VideoInfo, step_s: float, n_grid: int, size: int, limits: Limits
-) -> Iterator[tuple[int, np.ndarray]]:
-    """(j, picture shown at (j + 1/2) * step_s) for j = 0 .. n_grid - 1, in order, from one decode.
-
-    The budget is made here, in the thread that iterates: it measures that thread's CPU time."""
-    times = [(j + 0.5) * step_s for j in range(n_grid)]
-    threads = frame_threads(info)
-    budget = DecodeBudget(
-        limits.max_frames,
-        limits.cpu_s,
-        threads,
-        limits.cancel,
-        path.name,
-        frames_setting="CLIPWATCH_TIMELINE_MAX_FRAMES",
-        cpu_setting="CLIPWATCH_TIMELINE_CPU_S",
-    )
-    with open_video(path) as container:
-        stream = container.streams.video[0]
-        if threads > 1:
-            stream.thread_type = "AUTO"
-            stream.codec_context.thread_count = threads
-        start = stream.start_time or 0
-        tb = float(stream.time_base)
-        wanted = _wanted_pts(container, stream, times, start, tb)
-        budget.check()
-        if wanted is not None:
-            container.seek(start, stream=stream, backward=True)
-        codec = stream.codec_context
-        picture = Pictures(size)
-        j = 0
-        held: tuple[float, object] | None = None  # the last frame decoded and its time, converted lazily
-        held_picture: np.ndarray | None = None
-        for packet in container.demux(stream):
-            if wanted is not None and packet.size:
-                # FFmpeg reads skip_frame per packet: drop non-reference frames no grid point shows.
-                codec.skip_frame = "DEFAULT" if packet.pts in wanted else "NONREF"
-            budget.check()
-            for frame in codec.decode(packet):
-                budget.charge()
-                if frame.pts is None:
-                    continue
-                t = (frame.pts - start) * tb
-                # Every grid time before this frame's shows the frame held until now.
-                while held is not None and j < n_grid and times[j] < t - EPS:
-                    if held_picture is None:
-                        held_picture = picture(held[1])
-                    yield j, held_picture
-                    j += 1
-                if j >= n_grid:
-                    return
-                held, held_picture = (t, frame), None
-        while held is not None and j < n_grid:  # the file's last picture shows until its end
-            if held_picture is None:
-                held_picture = picture(held[1])
-            yield j, held_picture
-            j += 1
-    if j < n_grid:
-        raise ClipError(
-            f"{path.name}: the video ends after {j * step_s:.1f} s, not at the {info.duration_s:.1f} s its header says"
-        )
-
-
-def _wanted_pts(container, stream, times: list[float], start: int, tb: float) -> set[int] | None:
-    """The pts of the frames the grid shows, from the packet index (no decoding); None if it has no timestamps."""
-    pts = [p.pts for p in container.demux(stream) if p.size]
-    if not pts or any(p is None for p in pts):
-        return None
-    shown = sorted(pts)
-    seconds = [(p - start) * tb for p in shown]
-    wanted = set()
-    for t in times:
-        i = bisect.bisect_right(seconds, t + EPS) - 1
-        wanted.add(shown[max(i, 0)])
-    return wanted
-
-
 class Progress:
     """What a running timeline reports: seconds of video done, out of the whole."""
 
@@ -309,7 +216,7 @@ def run_timeline(
     cnn_s = 0.0
     vectors: dict[int, np.ndarray] = {}  # grid vectors still needed by a window to come
     next_window = 0
-    for first, pictures in _batches(lambda: grid_pictures(path, info, windowing.step_s, n_grid, embedder.size, limits)):
+    for first, pictures in batches(lambda: grid_pictures(path, info, windowing.step_s, n_grid, embedder.size, limits)):
         c0 = time.perf_counter()
         for offset, v in enumerate(embedder.frame_vectors(pictures)):
             vectors[first + offset] = v
@@ -342,55 +249,3 @@ def run_timeline(
     timeline.timings_s = {"total": round(total, 2), "cnn": round(cnn_s, 2), "decode_and_rest": round(total - cnn_s, 2)}
     progress(duration, force=True)
     return timeline
-
-
-def _batches(make: Callable[[], Iterator[tuple[int, np.ndarray]]]) -> Iterator[tuple[int, np.ndarray]]:
-    """BATCH pictures at a time, decoded in a thread of their own two batches ahead of the CNN."""
-    out: queue.Queue = queue.Queue(maxsize=2)
-    stop = threading.Event()
-    END = object()
-
-    def produce() -> None:
-        batch: list[np.ndarray] = []
-        first = 0
-        pictures = make()
-        try:
-            for j, pic in pictures:
-                if stop.is_set():
-                    break
-                if not batch:
-                    first = j
-                batch.append(pic)
-                if len(batch) == BATCH:
-                    _put(out, (first, np.stack(batch)), stop)
-                    batch = []
-            if batch:
-                _put(out, (first, np.stack(batch)), stop)
-            _put(out, END, stop)
-        except BaseException as exc:  # handed to the consumer, which raises it where the caller sees it
-            _put(out, exc, stop)
-        finally:
-            pictures.close()  # the file closes now, not when the generator is collected
-
-    thread = threading.Thread(target=produce, name="timeline-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = out.get()
-            if item is END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-
-
-def _put(q: queue.Queue, item, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.2)
-            return
-        except queue.Full:
-            continue

@@ -15,273 +15,38 @@ failing source never stops the others.
 
 from __future__ import annotations
 
-import base64
 import logging
-import os
-import queue
-import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from fractions import Fraction
-from pathlib import Path
 
 import av
 import numpy as np
-import requests
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import start_http_server
 
 from clipwatch.sampling import Pictures
 from clipwatch.service.state import ModelHolder
 from clipwatch.settings import Settings
 from clipwatch.timeline import Windowing
+from clipwatch.watch_alerts import Alerter, WatchMetrics, Webhook, jpeg
+from clipwatch.watch_config import Rule, Source, WatchConfig, parse_rule, parse_source
+
+__all__ = [
+    "Alerter",
+    "Rule",
+    "Source",
+    "SourceWatcher",
+    "WatchConfig",
+    "WatchMetrics",
+    "Watcher",
+    "Webhook",
+    "parse_rule",
+    "parse_source",
+]
 
 log = logging.getLogger(__name__)
 
-JPEG_WIDTH = 640
 BACKOFF_S = (1, 2, 4, 8, 15, 30)
-
-
-@dataclass
-class Source:
-    name: str
-    url: str
-    realtime: bool = False  # a file: read at its own pace, as a camera would deliver it
-    loop: bool = False  # a file: start again at its end
-    options: dict[str, str] = field(default_factory=dict)  # FFmpeg options (rtsp_transport, ...)
-
-    @property
-    def is_file(self) -> bool:
-        return Path(self.url).is_file()
-
-
-@dataclass
-class Rule:
-    name: str
-    label: str
-    min_confidence: float = 0.5
-    consecutive: int = 3
-    cooldown_s: float = 60.0
-    sources: list[str] | None = None  # None: every source
-
-    def applies_to(self, source: str) -> bool:
-        return self.sources is None or source in self.sources
-
-
-@dataclass
-class WatchConfig:
-    sources: list[Source]
-    rules: list[Rule] = field(default_factory=list)
-    webhook_url: str | None = None
-    webhook_token: str | None = None
-    window_s: float | None = None
-    stride_s: float | None = None
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = 8084
-
-    @classmethod
-    def from_yaml(cls, path: Path) -> WatchConfig:
-        import yaml
-
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        unknown = set(raw) - {"sources", "rules", "webhook", "window_s", "stride_s", "metrics"}
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
-        sources = [Source(**s) for s in raw.get("sources", [])]
-        rules = [Rule(**{"label": r.pop("class"), **r}) if "class" in r else Rule(**r) for r in raw.get("rules", [])]
-        hook = raw.get("webhook") or {}
-        hook = {"url": hook} if isinstance(hook, str) else hook
-        metrics = raw.get("metrics") or {}
-        return cls(
-            sources,
-            rules,
-            hook.get("url"),
-            hook.get("token") or os.environ.get("CLIPWATCH_WATCH_WEBHOOK_TOKEN") or None,
-            raw.get("window_s"),
-            raw.get("stride_s"),
-            metrics.get("host", "127.0.0.1"),
-            int(metrics.get("port", 8084)),
-        ).checked()
-
-    def checked(self) -> WatchConfig:
-        if not self.sources:
-            raise ValueError("no sources to watch")
-        names = [s.name for s in self.sources]
-        if len(set(names)) != len(names):
-            raise ValueError(f"source names must differ: {names}")
-        for r in self.rules:
-            if not (0 <= r.min_confidence <= 1 and r.consecutive >= 1 and r.cooldown_s >= 0):
-                raise ValueError(f"rule {r.name}: min_confidence in [0, 1], consecutive >= 1, cooldown_s >= 0")
-            for s in r.sources or []:
-                if s not in names:
-                    raise ValueError(f"rule {r.name} names source {s!r}, which is not in the sources")
-        return self
-
-
-RULE = re.compile(r"^(?P<label>[^:]+)(?::(?P<conf>[0-9.]+))?(?::(?P<n>\d+))?(?::(?P<cool>[0-9.]+))?$")
-
-
-def parse_source(text: str, index: int, realtime: bool) -> Source:
-    """NAME=URL, or a bare URL (named sourceN); files are read at their own pace when realtime."""
-    name, sep, url = text.partition("=")
-    if not sep or "://" in name or name.startswith("/"):
-        name, url = f"source{index + 1}", text
-    is_file = Path(url).is_file()
-    return Source(name=name, url=url, realtime=realtime and is_file)
-
-
-def parse_rule(text: str) -> Rule:
-    """CLASS[:MIN_CONFIDENCE[:CONSECUTIVE[:COOLDOWN_S]]], as `clipwatch watch --rule` takes it."""
-    m = RULE.match(text)
-    if not m:
-        raise ValueError(f"rule {text!r}: write CLASS[:MIN_CONFIDENCE[:CONSECUTIVE[:COOLDOWN_S]]]")
-    return Rule(
-        name=f"{m['label']}-detected",
-        label=m["label"],
-        min_confidence=float(m["conf"] or 0.5),
-        consecutive=int(m["n"] or 3),
-        cooldown_s=float(m["cool"] or 60),
-    )
-
-
-class WatchMetrics:
-    def __init__(self) -> None:
-        self.registry = r = CollectorRegistry()
-        self.windows = Counter("clipwatch_watch_windows", "windows classified", ["source"], registry=r)
-        self.classes = Counter("clipwatch_watch_class_windows", "windows by class", ["source", "label"], registry=r)
-        self.lag = Gauge(
-            "clipwatch_watch_lag_seconds", "how far the last window ends behind real time", ["source"], registry=r
-        )
-        self.last_seen = Gauge(
-            "clipwatch_watch_last_seen_timestamp_seconds",
-            "when the source last delivered a frame",
-            ["source"],
-            registry=r,
-        )
-        self.up = Gauge("clipwatch_watch_up", "1 while the source is being read", ["source"], registry=r)
-        self.reconnects = Counter("clipwatch_watch_reconnects", "times a source was reopened", ["source"], registry=r)
-        self.alerts = Counter("clipwatch_watch_alerts", "alerts fired", ["source", "rule"], registry=r)
-        self.webhook_failures = Counter(
-            "clipwatch_watch_webhook_failures", "alerts the webhook did not take", registry=r
-        )
-
-
-class Webhook:
-    """POSTs alerts from a bounded queue in a thread of its own: a slow or dead receiver costs a source nothing."""
-
-    def __init__(self, url: str | None, token: str | None, metrics: WatchMetrics, maxsize: int = 100):
-        self.url, self.metrics = url, metrics
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.queue: queue.Queue = queue.Queue(maxsize=maxsize)
-        self.thread = threading.Thread(target=self._run, name="watch-webhook", daemon=True)
-        if url:
-            self.thread.start()
-
-    def send(self, alert: dict) -> None:
-        if not self.url:
-            return
-        try:
-            self.queue.put_nowait(alert)
-        except queue.Full:
-            self.metrics.webhook_failures.inc()
-            log.warning("webhook queue full: alert %s dropped", alert["rule"])
-
-    def _run(self) -> None:
-        session = requests.Session()
-        while True:
-            alert = self.queue.get()
-            if alert is None:
-                return
-            for attempt in range(3):
-                try:
-                    r = session.post(self.url, json=alert, headers=self.headers, timeout=10)
-                    if r.status_code < 400:
-                        break
-                    log.warning("webhook answered %d for alert %s", r.status_code, alert["rule"])
-                except requests.RequestException as exc:
-                    log.warning("webhook unreachable (%s) for alert %s", exc, alert["rule"])
-                time.sleep(2**attempt)
-            else:
-                self.metrics.webhook_failures.inc()
-
-    def close(self) -> None:
-        if self.url:
-            self.queue.put(None)
-            self.thread.join(timeout=15)
-
-
-class Alerter:
-    """Rule state per source: consecutive matching windows, and when each rule last fired."""
-
-    def __init__(self, rules: list[Rule], webhook: Webhook, metrics: WatchMetrics):
-        self.rules, self.webhook, self.metrics = rules, webhook, metrics
-        self.lock = threading.Lock()
-        self.runs: dict[tuple[str, str], list[dict]] = {}
-        self.fired_at: dict[tuple[str, str], float] = {}
-        self.fired: list[dict] = []  # every alert of this process, newest last (tests and the log read it)
-
-    def window(self, source: str, w: dict) -> None:
-        for rule in self.rules:
-            if not rule.applies_to(source):
-                continue
-            key = (source, rule.name)
-            with self.lock:
-                run = self.runs.setdefault(key, [])
-                if w["label"] == rule.label and w["confidence"] >= rule.min_confidence:
-                    run.append(w)
-                else:
-                    run.clear()
-                    continue
-                if len(run) < rule.consecutive:
-                    continue
-                now = time.monotonic()
-                if key in self.fired_at and now - self.fired_at[key] < rule.cooldown_s:
-                    continue
-                self.fired_at[key] = now
-                windows = run[-rule.consecutive :]
-                run.clear()
-            self._fire(source, rule, windows)
-
-    def _fire(self, source: str, rule: Rule, windows: list[dict]) -> None:
-        middle = windows[len(windows) // 2]
-        alert = {
-            "source": source,
-            "rule": rule.name,
-            "class": rule.label,
-            "confidence": round(float(np.mean([w["confidence"] for w in windows])), 4),
-            "windows": len(windows),
-            "start_s": windows[0]["start_s"],
-            "end_s": windows[-1]["end_s"],
-            "fired_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "model_version": middle["model_version"],
-            "frame_jpeg_base64": base64.b64encode(middle["jpeg"]).decode() if middle.get("jpeg") else None,
-        }
-        self.metrics.alerts.labels(source, rule.name).inc()
-        log.warning(
-            "alert %s on %s: %s at %.0f%% from %.1f s to %.1f s of the stream",
-            rule.name,
-            source,
-            rule.label,
-            100 * alert["confidence"],
-            alert["start_s"],
-            alert["end_s"],
-        )
-        with self.lock:
-            self.fired.append(alert)
-        self.webhook.send(alert)
-
-
-def jpeg(frame: av.VideoFrame) -> bytes:
-    """The frame as a JPEG, at most JPEG_WIDTH wide, through FFmpeg's encoder (no imaging library)."""
-    width = min(JPEG_WIDTH, frame.width) // 2 * 2
-    height = max(2, round(frame.height * width / frame.width) // 2 * 2)
-    codec = av.CodecContext.create("mjpeg", "w")
-    codec.width, codec.height, codec.pix_fmt = width, height, "yuvj420p"
-    codec.time_base = Fraction(1, 25)
-    small = frame.reformat(width=width, height=height, format="yuvj420p")
-    return b"".join(bytes(p) for p in codec.encode(small) + codec.encode(None))
 
 
 class SourceWatcher(threading.Thread):

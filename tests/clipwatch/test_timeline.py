@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-import clipwatch.timeline as timeline_mod
+import clipwatch.grid as grid
 from clipwatch.decode_budget import Cancelled
 from clipwatch.predictor import Predictor
 from clipwatch.synth.long import render_long, stretch_frames
@@ -73,8 +73,8 @@ def test_a_file_shorter_than_a_window_is_one_window_sampled_like_a_clip(settings
 def test_segments_of_a_long_video_fall_within_one_stride_of_the_truth(settings, trained, long_video, monkeypatch):
     path, truth = long_video
     opened = []
-    real_open = timeline_mod.open_video
-    monkeypatch.setattr(timeline_mod, "open_video", lambda p: opened.append(p) or real_open(p))
+    real_open = grid.open_video
+    monkeypatch.setattr(grid, "open_video", lambda p: opened.append(p) or real_open(p))
     predictor = Predictor.load(settings)
     windowing = Windowing.of(4.0, 1.0, predictor.embedder.k)
     progress = []
