@@ -1,5 +1,6 @@
 """End to end in a real browser: the real serving API and web app on loopback, headless Chromium."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,14 @@ from clipwatch.settings import PROJECT_ROOT
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = PROJECT_ROOT / "build" / "e2e-classify.png"
 pytestmark = pytest.mark.slow
+# What the Timeline page ends in: its result, or one of its errors.
+TIMELINE_OUTCOME = re.compile(r"\d+ segments, \d+ windows|The timeline (failed|cancelled)|was not started|No such job")
+
+
+def settled(page, timeout: int = 60_000) -> None:
+    """Wait until the page's script has finished its run: a click landing mid-run can be dropped by the
+    rerun that replaces the widget, which on a slow machine leaves the test waiting for nothing."""
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", state="attached", timeout=timeout)
 
 
 @pytest.fixture
@@ -49,8 +58,10 @@ def test_upload_an_avi_preview_predict_and_feedback(webapp, real_clips):
             )
             assert page.evaluate("document.querySelector('video').duration") > 1
             page.get_by_text("this preview is an H.264 copy").wait_for(timeout=10_000)
+            settled(page)
             page.get_by_role("button", name="Predict").click()
             page.get_by_text("Predicted action").wait_for(timeout=60_000)
+            settled(page)
             page.get_by_role("button", name="Send feedback").click()
             page.get_by_text("prod_data.csv now has 1 rows").wait_for(timeout=30_000)
         finally:
@@ -69,6 +80,7 @@ def test_the_timeline_page_in_a_real_browser(webapp, tmp_path):
     from clipwatch.synth.long import render_long
 
     url, api = webapp
+    logs = {"API": api.log, "web app": tmp_path / "streamlit.log"}
     video = tmp_path / "practice.mp4"
     render_long([("clap", 10), ("run", 10)], video, seed=5)
     shot = PROJECT_ROOT / "build" / "e2e-timeline.png"
@@ -81,14 +93,24 @@ def test_the_timeline_page_in_a_real_browser(webapp, tmp_path):
             page.goto(f"{url}/timeline", wait_until="networkidle")
             page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
             page.set_input_files("input[type=file]", str(video))
+            page.get_by_role("button", name="Make the timeline").wait_for(timeout=60_000)
+            settled(page)
             page.get_by_role("button", name="Make the timeline").click()
-            page.get_by_text("2 segments, 17 windows").wait_for(timeout=120_000)
-            assert "job=" in page.url  # the job is in the address: a reload finds it
+            page.wait_for_url("**job=*", timeout=60_000)  # the job is in the address: a reload finds it
+            outcome = page.get_by_text(TIMELINE_OUTCOME)
+            try:
+                outcome.wait_for(timeout=300_000)
+            except Exception as exc:
+                tails = "\n".join(f"--- {k}:\n{tail(v)}" for k, v in logs.items())
+                raise AssertionError(f"the Timeline page never finished:\n{page.inner_text('body')}\n{tails}") from exc
+            assert outcome.inner_text().startswith("2 segments, 17 windows"), page.inner_text("body")
+            settled(page)
             page.get_by_role("button", name="run").click()
             page.wait_for_function(
                 "() => { const v = document.querySelector('video'); return v && Math.abs(v.currentTime - 10) < 1.5 }",
                 timeout=30_000,
             )
+            settled(page)
             page.get_by_role("button", name="Send window feedback").click()
             page.get_by_text("prod_data.csv now has 1 rows").wait_for(timeout=30_000)
             page.reload(wait_until="networkidle")
@@ -98,3 +120,7 @@ def test_the_timeline_page_in_a_real_browser(webapp, tmp_path):
             browser.close()
     rows = (Path(api.settings.data_dir) / "prod_data.csv").read_text().splitlines()
     assert len(rows) == 2
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
