@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock dockerfiles docs docs-serve artifacts run test test-fast bench soak fuzz abuse audit lint compose-test k8s-check demo-video clean-artifacts
+.PHONY: help install lock dockerfiles docs docs-serve artifacts run test test-fast bench soak fuzz abuse audit lint compose-test scale-test k8s-check demo-video clean-artifacts
 
 help:
 	@echo "make run    install, build missing artifacts, start the services, print URLs"
@@ -20,6 +20,7 @@ help:
 	@echo "make audit  pip-audit over each image's lock (needs pypi.org or OSV)"
 	@echo "make lint   ruff"
 	@echo "make compose-test  build every image, run the Compose stacks for real, tear down"
+	@echo "make scale-test    the scale profile (PostgreSQL, 3 replicas behind nginx, trainer) under load"
 	@echo "make k8s-check     render k8s/ with kustomize and validate every object offline"
 	@echo "make demo-video    record the retrain cycle in the real web app as docs/demo.mp4"
 
@@ -56,6 +57,7 @@ bench: artifacts
 	$(BIN)/python benchmarks/default_cost.py
 	$(BIN)/python benchmarks/timeline.py
 	$(BIN)/python benchmarks/watch.py
+	$(BIN)/python benchmarks/growth.py
 
 # Long reliability runs; figures go to benchmarks/results/{soak,fuzz}.json (fast versions run in make test).
 soak: artifacts
@@ -95,6 +97,12 @@ lint: install
 compose-test: install
 	$(BIN)/python scripts/container_engine.py --prepare
 	$(BIN)/python scripts/compose_test.py
+
+# The Compose scale profile under mixed load: PostgreSQL, 3 API replicas behind nginx, one trainer
+# (docs/scale.md). Figures in benchmarks/results/scale.json.
+scale-test: install
+	$(BIN)/python scripts/container_engine.py --prepare
+	$(BIN)/python scripts/scale_test.py
 
 k8s-check: install
 	$(BIN)/python -m pytest tests/k8s -q

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from clipwatch.cli_evaluate import evaluate_cmd
+from clipwatch.cli_store import export_prod_cmd, trainer_cmd
 from clipwatch.cli_timeline import timeline_cmd
 from clipwatch.cli_watch import watch_cmd
 from clipwatch.errors import ClipwatchError
@@ -130,6 +131,8 @@ def _print_metrics(version: str, meta: dict) -> None:
 app.command("evaluate")(evaluate_cmd)
 app.command("timeline")(timeline_cmd)
 app.command("watch")(watch_cmd)
+app.command("trainer")(trainer_cmd)
+app.command("export-prod")(export_prod_cmd)
 
 
 @app.command("predict")

@@ -81,12 +81,13 @@ class FeedbackStore:
         with self._locked():
             return self._count_rows()
 
-    def append(self, rows: list[FeedbackRow]) -> AppendResult:
-        """Append rows durably; returns the row count before and after."""
+    def append(self, rows: list[FeedbackRow], timestamps: list[str] | None = None) -> AppendResult:
+        """Append rows durably; returns the row count before and after. timestamps: the rows' own (an
+        export from another store), else now."""
         for r in rows:
             if len(r.vector) != self.dim:
                 raise ValueError(f"embedding has {len(r.vector)} values, the store expects {self.dim}")
-        payload = self._encode(rows)
+        payload = self._encode(rows, timestamps)
         with self._locked():
             self._repair_tail()
             before = self._count_rows()
@@ -138,11 +139,13 @@ class FeedbackStore:
     def _header(self) -> str:
         return ",".join(self.columns) + "\n"
 
-    def _encode(self, rows: list[FeedbackRow]) -> str:
+    def _encode(self, rows: list[FeedbackRow], timestamps: list[str] | None = None) -> str:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        for r in rows:
+        for i, r in enumerate(rows):
+            if timestamps is not None:
+                now = timestamps[i]
             conf = "" if r.confidence is None else f"{r.confidence:.6f}"
             text = [safe_cell(t) for t in (r.target, r.prediction, now, r.prediction_id, r.model_version)]
             writer.writerow([*format_vector(r.vector), *text, conf])

@@ -127,6 +127,19 @@ class RetrainLoop:
             self._queue(rows_trigger(missed, self.every_k))
         return missed
 
+    def poll(self, rows: int) -> int | None:
+        """The trainer's look at the feedback count: queue the retrain for the last multiple of k it
+        reached, unless one is queued or running, or the history shows it ran. Returns that count."""
+        with self._wake:
+            self._rows = rows
+            if not self.counts_rows or self._next is not None or self.running:
+                return None
+            boundary = missed_trigger(self.paths, rows, self.every_k)
+            if boundary:
+                self._next = rows_trigger(boundary, self.every_k)
+                self._wake.notify()
+            return boundary
+
     def check_triggers(self) -> Trigger | None:
         """Queue a drift or performance retrain if one is due now (the worker calls it periodically)."""
         if not set(self.settings.retrain_triggers) & {"drift", "performance"} or self._next is not None:
@@ -193,3 +206,32 @@ class RetrainLoop:
             self._wake.notify()
         if timeout:
             self._thread.join(timeout)
+
+
+class ExternalTrainer:
+    """The API's side of the loop when `clipwatch trainer` runs the retrains (CLIPWATCH_TRAINER=external):
+    it only says whether an append crossed a multiple of k, and reads the history the trainer writes."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.paths = Paths.from_settings(settings)
+
+    @property
+    def every_k(self) -> int:
+        return self.settings.retrain_every_k
+
+    def rows_appended(self, rows_before: int, rows: int) -> bool:
+        return "rows" in self.settings.retrain_triggers and retrain_due(rows_before, rows, self.every_k)
+
+    def recover(self, rows: int) -> None:
+        return None  # the trainer finds missed triggers itself
+
+    def state(self) -> dict:
+        last = read_history(self.paths, 1)
+        return {"running": False, "pending": 0, "completed": 0, "last": last[-1] if last else None}
+
+    def history(self, limit: int | None = None) -> list[dict]:
+        return read_history(self.paths, limit)
+
+    def stop(self, timeout: float = 0) -> None:
+        pass

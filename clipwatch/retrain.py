@@ -33,6 +33,7 @@ from clipwatch.errors import DatasetError
 from clipwatch.evaluate import classification_metrics, compare, cross_fit, headline
 from clipwatch.paths import Paths
 from clipwatch.settings import Settings
+from clipwatch.stores import open_store, sample_positions
 from clipwatch.train import build_metadata, publish_model
 from clipwatch.triggers import Trigger
 
@@ -154,21 +155,34 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     g = guard.split(y_ref, s)
     X_guard, y_guard = X_ref[g.guard], y_ref[g.guard]
     X_ref, y_ref = X_ref[g.train], y_ref[g.train]
-    if not paths.prod_data.exists():
-        outcome.outcome, outcome.reason = "skipped", "no feedback rows yet"
-        return
-    X_prod, y_prod, _ = read_embeddings(paths.prod_data)
-    check_table(paths.prod_data, contract, X_prod.shape[1])
-    if len(y_prod) < MIN_PROD_ROWS:
-        outcome.outcome, outcome.reason = "skipped", f"only {len(y_prod)} feedback rows (need {MIN_PROD_ROWS})"
-        return
-    # The comparison is fair only on rows the champion never trained on: the ones appended since it was built.
-    seen = rows_seen(champion.metadata.get("training", {}), len(y_prod))
-    new = np.arange(seen, len(y_prod))
-    if len(new) < MIN_PROD_ROWS:
-        outcome.outcome = "skipped"
-        outcome.reason = f"only {len(new)} feedback rows newer than {champion.name} (need {MIN_PROD_ROWS})"
-        return
+    store = open_store(s)
+    try:
+        n_prod = store.count()
+        if n_prod == 0:
+            outcome.outcome, outcome.reason = "skipped", "no feedback rows yet"
+            return
+        if n_prod < MIN_PROD_ROWS:
+            outcome.outcome, outcome.reason = "skipped", f"only {n_prod} feedback rows (need {MIN_PROD_ROWS})"
+            return
+        # The comparison is fair only on rows the champion never trained on: the ones appended since it was built.
+        seen = rows_seen(champion.metadata.get("training", {}), n_prod)
+        if n_prod - seen < MIN_PROD_ROWS:
+            outcome.outcome = "skipped"
+            outcome.reason = f"only {n_prod - seen} feedback rows newer than {champion.name} (need {MIN_PROD_ROWS})"
+            return
+        # A bounded fit: every row newer than the champion, then a uniform sample of the older ones.
+        table = store.read(sample_positions(n_prod, seen, s.retrain_max_rows, s.seed + n_prod))
+    finally:
+        store.close()
+    X_prod, y_prod = table.X, table.y
+    if store.kind == "csv":
+        check_table(paths.prod_data, contract, X_prod.shape[1])
+    elif X_prod.shape[1] != X_ref.shape[1]:
+        raise DatasetError(f"the database's vectors have {X_prod.shape[1]} values, ref_data.csv's {X_ref.shape[1]}")
+    new = np.flatnonzero(table.positions >= seen)
+    old = np.flatnonzero(table.positions < seen)
+    if len(y_prod) < n_prod:
+        outcome.extra["sample"] = {"rows": len(y_prod), "of": n_prod, "new": len(new), "cap": s.retrain_max_rows}
     X_all = np.vstack([X_ref, X_prod])
     y_all = np.concatenate([y_ref, y_prod])
     modes: list[str] = []  # how each fit went: warm_start falls back to scratch when a class is missing
@@ -179,7 +193,7 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
         return model
 
     t0 = time.perf_counter()
-    chal_pred = cross_fit(fit, X_all, y_all, len(y_ref) + new, s.eval_folds, s.seed + len(y_prod))
+    chal_pred = cross_fit(fit, X_all, y_all, len(y_ref) + new, s.eval_folds, s.seed + n_prod)
     challenger = fit(X_all, y_all)
     fit_s = time.perf_counter() - t0
     mode = modes[-1]  # the published challenger's
@@ -192,7 +206,7 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     champ_metrics, chal_metrics = compare(y_new, champion.model.predict(X_prod[new]), chal_pred)
     outcome.champion_f1 = round(champ_metrics["macro_f1"], 4)
     outcome.challenger_f1 = round(chal_metrics["macro_f1"], 4)
-    champion_rows = (np.vstack([X_ref, X_prod[:seen]]), np.concatenate([y_ref, y_prod[:seen]]))
+    champion_rows = (np.vstack([X_ref, X_prod[old]]), np.concatenate([y_ref, y_prod[old]]))
     guard_metrics = _guard_scores(s, outcome, champion, challenger, g, (X_guard, y_guard), champion_rows)
     if s.promotion_policy == "if_better":
         if chal_metrics["macro_f1"] < champ_metrics["macro_f1"]:
@@ -218,8 +232,9 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     training = {
         "rows_ref": len(y_ref),
         "rows_prod": len(y_prod),
+        "rows_prod_total": n_prod,
         "guard": {**g.describe(), "fraction": s.guard_fraction},
-        "prod_rows_seen": len(y_prod),
+        "prod_rows_seen": n_prod,
         "rows_evaluated": len(new),
         "class_counts": {c: int((y_all == c).sum()) for c in classes},
         "retrain_mode": mode,

@@ -92,8 +92,20 @@ class Settings(BaseSettings):
         0.0, ge=0, description="dynamic batching: how long the CNN waits for requests still decoding (0: off)"
     )
     batch_max_frames: int = Field(32, ge=1, description="dynamic batching: most frames in one CNN run")
-    prediction_cache_size: int = Field(2000, ge=1, description="predictions kept for feedback by id")
-    prediction_ttl_s: float = Field(24 * 3600, gt=0)
+    prediction_cache_size: int = Field(2000, ge=1, description="predictions each process also keeps in memory")
+    prediction_ttl_s: float = Field(24 * 3600, gt=0, description="feedback by prediction id works this long")
+    prediction_log_max_mb: float = Field(
+        2048, gt=0, description="file store: the prediction folder's cap; the oldest go first beyond it"
+    )
+    prediction_prune_every_s: float = Field(60, gt=0, description="how often expired predictions are swept")
+    # PostgreSQL (clipwatch.pgstore): feedback, predictions and the feedback count, for several replicas.
+    database_url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:password@host:5432/db; unset: the files (prod_data.csv) are the store",
+    )
+    database_pool_size: int = Field(8, ge=1, le=100, description="connections each process opens at most")
+    database_connect_timeout_s: float = Field(30, gt=0, description="wait this long for the database or a connection")
+    database_statement_timeout_s: float = Field(60, gt=0, description="a query running longer is cancelled")
     upload_dir: Path | None = Field(
         None,
         description="where uploads stream to while they are classified (default: the system temp dir); "
@@ -110,7 +122,7 @@ class Settings(BaseSettings):
     )
     cors_origins: list[str] = Field(default_factory=list)
 
-    @field_validator("api_key", "webapp_password")
+    @field_validator("api_key", "webapp_password", "database_url")
     @classmethod
     def _blank_means_unset(cls, value: SecretStr | None) -> SecretStr | None:
         # `CLIPWATCH_API_KEY=` (as in .env.example, and Compose's ${CLIPWATCH_API_KEY:-}) means "not set
@@ -185,6 +197,23 @@ class Settings(BaseSettings):
             value = value.strip()
             return json.loads(value) if value.startswith("[") else [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    trainer: Literal["thread", "external"] = Field(
+        "thread",
+        description="thread: each API process runs retrains itself (one machine); external: only "
+        "`clipwatch trainer` does, and the API processes only serve and record",
+    )
+    trainer_poll_s: float = Field(1.0, gt=0, description="how often `clipwatch trainer` looks at the feedback count")
+    trainer_metrics_port: int = Field(8085, ge=0, le=65535, description="`clipwatch trainer`'s /metrics (0: none)")
+    retrain_max_rows: int = Field(
+        10_000,
+        ge=100,
+        description="feedback rows a retrain fits on at most: every row newer than the champion (the newest, "
+        "if even those are more), then a uniform sample of the older ones",
+    )
+    report_max_rows: int = Field(
+        5000, ge=100, description="feedback rows the 'all rows' reports read at most (a uniform sample beyond)"
+    )
 
     promotion_policy: Literal["if_better", "always"] = Field(
         "if_better", validation_alias=AliasChoices("PROMOTION_POLICY", "CLIPWATCH_PROMOTION_POLICY")

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from clipwatch.artifacts import ArtifactStore
-from clipwatch.feedback import recent_rows
 from clipwatch.paths import Paths
 from clipwatch.settings import Settings
+from clipwatch.stores import open_store
 
 
 @dataclass
@@ -101,7 +101,11 @@ def performance_trigger(s: Settings, paths: Paths, rows_now: int, history: list[
     live = store.current_name()
     if live is None:
         return None
-    recent = recent_rows(paths.prod_data, window)
+    rows_store = open_store(s)
+    try:
+        recent = rows_store.recent(window)
+    finally:
+        rows_store.close()
     if len(recent) < window or any(not r.get("prediction") for r in recent):
         return None  # too few rows, or rows without the prediction they got (nothing to score)
     if any(r.get("model_version") and r["model_version"] != live for r in recent):

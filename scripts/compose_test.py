@@ -320,7 +320,11 @@ def host_prometheus(tmp: Path) -> str:
 
     config = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())
     config["global"]["scrape_interval"] = "1s"
-    published = {"serving-api:8080": "127.0.0.1:8080", "report-watcher:8083": "127.0.0.1:8083"}
+    published = {
+        "serving-api:8080": "127.0.0.1:8080",
+        "trainer:8085": "127.0.0.1:8085",
+        "report-watcher:8083": "127.0.0.1:8083",
+    }
     # The stack runs without the `watch` profile here: its watcher's job is left out.
     config["scrape_configs"] = [
         j for j in config["scrape_configs"] if all(t in published for sc in j["static_configs"] for t in sc["targets"])
@@ -344,14 +348,14 @@ def host_prometheus(tmp: Path) -> str:
 
         def all_up(r) -> bool:
             targets = r.json()["data"]["activeTargets"]
-            return len(targets) == 2 and all(t["health"] == "up" for t in targets)
+            return len(targets) == len(published) and all(t["health"] == "up" for t in targets)
 
         ready("http://127.0.0.1:19090/api/v1/targets", 60, all_up)
         rules = httpx.get("http://127.0.0.1:19090/api/v1/rules", timeout=10).json()["data"]["groups"]
         n_rules = sum(len(g["rules"]) for g in rules)
         if not n_rules:
             raise CheckFailed("Prometheus loaded no alert rules from monitoring/alerts.yml")
-        return f"both jobs (serving 8080, reporting 8083) up, {n_rules} alert rules loaded"
+        return f"all three jobs (serving 8080, trainer 8085, reporting 8083) up, {n_rules} alert rules loaded"
     finally:
         stop(proc)
 

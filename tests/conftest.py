@@ -126,3 +126,28 @@ def gradient_frames(n: int, height: int = 120, width: int = 160) -> np.ndarray:
 def unavailable(*_args):
     """Stands in for a frame reader a test turns off: it declines every file, as a failing reader does."""
     raise RuntimeError("forced off by the test")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server (Debian's package; `.ci/run` installs it) on loopback, for the session."""
+    from clipwatch.pg_local import LocalPostgres, bindir
+
+    if bindir() is None:
+        pytest.skip("PostgreSQL server binaries not found (Debian package 'postgresql'; .ci/run installs it)")
+    with LocalPostgres() as pg:
+        yield pg
+
+
+@pytest.fixture
+def database_url(postgres_server) -> str:
+    """A fresh, empty database on the session's server for each test."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = postgres_server.url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server.url.rsplit("/", 1)[0] + f"/{name}"

@@ -50,13 +50,20 @@ def auth(settings: Settings) -> dict[str, str]:
 
 
 def feed(settings: Settings, clips: list[Path]) -> None:
-    """Each clip predicted by the live model, then fed back with its true label (its folder's name)."""
-    from clipwatch.feedback import FeedbackRow, FeedbackStore
+    """Each clip predicted by the live model, then fed back with its true label (its folder's name),
+    into the store the settings name (prod_data.csv, or PostgreSQL)."""
+    from clipwatch.feedback import FeedbackRow
     from clipwatch.predictor import Predictor
+    from clipwatch.stores import open_store
 
     predictor = Predictor.load(settings)
     rows = []
     for c in clips:
         p = predictor.predict_path(c)
         rows.append(FeedbackRow(p.embedding.vector, c.parent.name, p.label, "", p.model_version, p.confidence))
-    FeedbackStore(Paths.from_settings(settings).prod_data, predictor.embedder.dim).append(rows)
+    store = open_store(settings)
+    try:
+        store.bind(predictor.embedder.dim, None)
+        store.append(rows)
+    finally:
+        store.close()

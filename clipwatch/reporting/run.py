@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from clipwatch.artifacts import ArtifactStore
@@ -34,6 +33,7 @@ from clipwatch.paths import Paths
 from clipwatch.reporting.dashboard import DRIFT_SHARE_ALERT, project
 from clipwatch.reporting.snapshots import drift_report, quality_report, reducer
 from clipwatch.settings import Settings, get_settings
+from clipwatch.stores import open_store, sample_positions
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class RunSummary:
     recall: float | None = None
     accuracy: float | None = None
     f1_window: float | None = None
+    rows_read: int | None = None  # rows the reports ran on: all of them, or CLIPWATCH_REPORT_MAX_ROWS' sample
     missing_columns: list[str] = field(default_factory=list)  # optional prod_data.csv columns it lacks
     timings_s: dict = field(default_factory=dict)
 
@@ -99,11 +100,14 @@ def _run_reports(s: Settings) -> RunSummary:
     current = ArtifactStore(paths).current_name()
     t0 = time.perf_counter()
 
-    prod = None
-    if paths.prod_data.exists():
-        _, _, prod = read_embeddings(paths.prod_data)
-    n = 0 if prod is None else len(prod)
-    window = min(n, s.report_window)
+    store = open_store(s)
+    try:
+        n = store.count()
+        window = min(n, s.report_window)
+        # Bounded whatever the store's size: the latest window, then a uniform sample of the older rows.
+        table = store.read(sample_positions(n, n - window, max(s.report_max_rows, window), s.seed + n)) if n else None
+    finally:
+        store.close()
     summary = RunSummary(now.isoformat(timespec="seconds"), n, window, current)
 
     if not paths.ref_data.exists():
@@ -126,8 +130,9 @@ def _run_reports(s: Settings) -> RunSummary:
 
     ref_X, _, _ = read_embeddings(paths.ref_data)
     pca = reducer(ref_X, file_sha256(paths.ref_data), paths.report_pca, s.report_pca_components, s.seed)
-    cols = [c for c in prod.columns if c.startswith("emb_")]
-    prod_X = prod[cols].to_numpy(np.float32)
+    prod, prod_X = table.frame, table.X
+    summary.rows_read = len(table)
+    latest = table.positions >= n - window
     # The seed's prod_data.csv has the vector, target and prediction only; a hand-made one may lack
     # the prediction too. What a column feeds is skipped without it, and said once per process.
     summary.missing_columns = [c for c in OPTIONAL_COLUMNS if c not in prod.columns]
@@ -139,7 +144,7 @@ def _run_reports(s: Settings) -> RunSummary:
             model_number=prod["model_version"].astype(str).str.lstrip("v").apply(pd.to_numeric, errors="coerce")
         )
 
-    for scope, rows in (("all", slice(None)), ("window", slice(n - window, n))):
+    for scope, rows in (("all", slice(None)), ("window", latest)):
         t = time.perf_counter()
         snap, share, score, detected = drift_report(
             ref_X, prod_X[rows], pca, share_alert=DRIFT_SHARE_ALERT, timestamp=now, tags=["drift", scope]
@@ -147,7 +152,7 @@ def _run_reports(s: Settings) -> RunSummary:
         ws.add_run(evidently_project.id, snap, include_data=False, name=f"drift ({scope})")
         summary.timings_s[f"drift_{scope}"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()
-        part, numbers = prod.iloc[rows], {}
+        part, numbers = prod[rows] if scope == "window" else prod, {}
         if has_prediction:
             qsnap, numbers = quality_report(
                 part, classes, min_f1=s.retrain_min_f1, timestamp=now, tags=["quality", scope]

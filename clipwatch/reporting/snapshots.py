@@ -43,17 +43,15 @@ def drift_report(ref_X, cur_X, pca, *, share_alert: float, **run_kw):
     from evidently.metrics.embeddings import ModelDriftMethod
     from evidently.tests import lte
 
-    ref_pc, cur_pc = _components(pca, ref_X), _components(pca, cur_X)
-    emb_cols = [f"emb_{i + 1}" for i in range(ref_X.shape[1])]
-    ref_df = pd.concat([ref_pc, pd.DataFrame(ref_X, columns=emb_cols)], axis=1)
-    cur_df = pd.concat([cur_pc, pd.DataFrame(cur_X, columns=emb_cols)], axis=1)
-    definition = DataDefinition(numerical_columns=list(ref_pc.columns), embeddings={"clip": emb_cols})
+    # Both checks run on the PCA components, not the raw vector: the model-based check's cost then
+    # follows the component count (CLIPWATCH_REPORT_PCA_COMPONENTS), not the embedding's width.
+    ref_df, cur_df = _components(pca, ref_X), _components(pca, cur_X)
+    pcs = list(ref_df.columns)
+    definition = DataDefinition(numerical_columns=pcs, embeddings={"clip": pcs})
     method = ModelDriftMethod(bootstrap=True, quantile_probability=0.95)
     report = Report(
         [
-            DriftedColumnsCount(
-                columns=list(ref_pc.columns), method="ks", threshold=0.05, share_tests=[lte(share_alert)]
-            ),
+            DriftedColumnsCount(columns=pcs, method="ks", threshold=0.05, share_tests=[lte(share_alert)]),
             EmbeddingsDrift(embeddings_name="clip", drift_method=method),
         ]
     )
@@ -69,7 +67,7 @@ def drift_report(ref_X, cur_X, pca, *, share_alert: float, **run_kw):
         elif metric_type(m) == "EmbeddingsDrift":
             score = float(m["value"])
     # The metric reports the score only; the same method called directly also gives its verdict.
-    _, detected, _ = method(cur_df[emb_cols], ref_df[emb_cols])
+    _, detected, _ = method(cur_df[pcs], ref_df[pcs])
     return snapshot, share, score, bool(detected)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from clipwatch.errors import ArtifactError, ClipwatchError
 from clipwatch.feedback import StorageFullError, StoreMismatchError
+
+log = logging.getLogger(__name__)
 
 
 def problems(errors) -> str:
@@ -32,6 +36,23 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreMismatchError)
     async def store_mismatch(_: Request, exc: StoreMismatchError):
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    try:  # the database store (clipwatch.pgstore): down or saturated is a retryable 503, never a 500
+        from psycopg import OperationalError
+        from psycopg_pool import PoolTimeout
+
+        async def database_unavailable(_: Request, exc: Exception):
+            log.warning("database unavailable: %s", exc)
+            return JSONResponse(
+                {"detail": "the database is unavailable or busy; nothing was stored, retry shortly"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+
+        app.add_exception_handler(OperationalError, database_unavailable)
+        app.add_exception_handler(PoolTimeout, database_unavailable)
+    except ImportError:
+        pass
 
     @app.exception_handler(ClipwatchError)
     async def clipwatch_error(_: Request, exc: ClipwatchError):

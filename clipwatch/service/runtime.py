@@ -15,17 +15,18 @@ from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from clipwatch.decode_budget import Cancelled
-from clipwatch.feedback import FeedbackStore
 from clipwatch.jobs import JobStore
-from clipwatch.loop import RetrainLoop
+from clipwatch.loop import ExternalTrainer, RetrainLoop
 from clipwatch.paths import Paths
+from clipwatch.prediction_log import CachedPrediction
 from clipwatch.predictor import Prediction, Predictor
 from clipwatch.retrain import RetrainOutcome
 from clipwatch.service.metrics import Metrics
-from clipwatch.service.state import CachedPrediction, ModelHolder, PredictionCache
+from clipwatch.service.state import ModelHolder, PredictionCache
 from clipwatch.service.timeline_jobs import TimelineRunner
 from clipwatch.service.uploads import Upload, process_dir, receive
 from clipwatch.settings import Settings
+from clipwatch.stores import open_store
 from clipwatch.video import ClipError
 
 
@@ -59,12 +60,15 @@ class Service:
         self.metrics.set_window(settings.rolling_accuracy_window)
         self.tmp_dir = process_dir(self.paths.uploads)
         self.holder = ModelHolder(settings, on_swap=self._on_swap)
-        self.cache = PredictionCache(
-            self.paths.prediction_cache, settings.prediction_cache_size, settings.prediction_ttl_s
+        # Feedback rows, the prediction log and the feedback count: files, or PostgreSQL (clipwatch.stores).
+        self.store = open_store(settings)
+        self.cache = PredictionCache(self.store, settings.prediction_cache_size, settings.prediction_ttl_s)
+        self.loop = (
+            RetrainLoop(settings, on_outcome=self._on_retrain)
+            if settings.trainer == "thread"
+            else ExternalTrainer(settings)
         )
-        self.loop = RetrainLoop(settings, on_outcome=self._on_retrain)
         self.slots = asyncio.Semaphore(settings.max_concurrent_predictions)
-        self.feedback: FeedbackStore | None = None
         self.jobs = JobStore(self.paths.jobs)
         self.timelines = TimelineRunner(settings, self.jobs, self.holder, self.metrics)
 
@@ -72,15 +76,16 @@ class Service:
         self.jobs.sweep(self.settings.timeline_job_ttl_s)
         self.holder.reload()
         self.holder.start_watching()
-        if self.feedback is not None:
-            rows = self.feedback.count()
-            self.metrics.feedback_rows.set(rows)
+        rows = self.store.count()
+        self.metrics.feedback_rows.set(rows)
+        if self.holder.predictor is not None:
             self.loop.recover(rows)
 
     def stop(self) -> None:
         self.timelines.stop()
         self.holder.stop()
         self.loop.stop()
+        self.store.close()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def _on_swap(self, predictor: Predictor) -> None:
@@ -96,7 +101,7 @@ class Service:
                 "classifier": str(meta.get("training", {}).get("classifier", "random-forest")),
             }
         )
-        self.feedback = FeedbackStore(self.paths.prod_data, predictor.embedder.dim, predictor.embedder.contract())
+        self.store.bind(predictor.embedder.dim, predictor.embedder.contract())
 
     def _on_retrain(self, outcome: RetrainOutcome) -> None:
         self.metrics.retrains.labels(outcome.outcome).inc()
@@ -115,7 +120,9 @@ class Service:
         max_bytes = int(self.settings.max_upload_mb * 2**20)
         return await receive(request, tmp_dir=self.tmp_dir, max_bytes=max_bytes, max_files=max_files)
 
-    async def predict_file(self, path: Path, cancel: threading.Event | None = None) -> tuple[str, Prediction]:
+    async def predict_file(
+        self, path: Path, cancel: threading.Event | None = None, filename: str = ""
+    ) -> tuple[str, Prediction]:
         """Classify a received clip within the decode budget; cancel (see watch_disconnect) stops it."""
         predictor = self.predictor()
         async with self.slots:
@@ -127,8 +134,10 @@ class Service:
                 self.metrics.cancelled.inc()
                 raise HTTPException(400, "the client went away; decoding stopped") from None
         pid = uuid.uuid4().hex
-        cached = CachedPrediction(pred.embedding.vector, pred.label, pred.confidence, pred.model_version, time.time())
-        await run_in_threadpool(self.cache.put, pid, cached)  # it spills to disk
+        cached = CachedPrediction(
+            pred.embedding.vector, pred.label, pred.confidence, pred.model_version, time.time(), filename
+        )
+        await run_in_threadpool(self.cache.put, pid, cached)  # into the store's prediction log
         for stage in ("decode", "embed", "classify"):
             self.metrics.stage.labels(stage).observe(pred.timings_ms[stage] / 1e3)
         self.metrics.predictions.labels(pred.label).inc()

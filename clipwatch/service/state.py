@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-import tempfile
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
 
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.batching import FrameBatcher
 from clipwatch.embedding import ClipEmbedder
 from clipwatch.errors import ArtifactError
 from clipwatch.paths import Paths
+from clipwatch.prediction_log import PREDICTION_ID, CachedPrediction
 from clipwatch.predictor import Predictor
 from clipwatch.settings import Settings
 
 log = logging.getLogger(__name__)
-
-PREDICTION_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class ModelHolder:
@@ -116,30 +107,17 @@ class ModelHolder:
             self._embedder.batcher.close()
 
 
-@dataclass
-class CachedPrediction:
-    vector: np.ndarray
-    label: str
-    confidence: float
-    model_version: str
-    created: float
-
-
 class PredictionCache:
-    """Recent predictions by id: a bounded in-memory LRU in front of a bounded directory.
+    """Recent predictions by id: a bounded in-memory LRU in front of the store's prediction log (the
+    data volume's folder, or PostgreSQL), which lets feedback for a prediction made by another worker
+    or replica find its vector, for CLIPWATCH_PREDICTION_TTL_S."""
 
-    The directory (on the data volume) lets feedback for a prediction made by
-    another worker or replica find its vector.
-    """
-
-    def __init__(self, directory: Path, max_items: int, ttl_s: float):
-        self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, backing, max_items: int, ttl_s: float):
+        self.backing = backing
         self.max_items = max_items
         self.ttl_s = ttl_s
         self._mem: OrderedDict[str, CachedPrediction] = OrderedDict()
         self._lock = threading.Lock()
-        self._puts = 0
 
     def put(self, pid: str, item: CachedPrediction) -> None:
         with self._lock:
@@ -147,19 +125,7 @@ class PredictionCache:
             self._mem.move_to_end(pid)
             while len(self._mem) > self.max_items:
                 self._mem.popitem(last=False)
-            self._puts += 1
-            prune = self._puts % 100 == 0
-        meta = {"label": item.label, "confidence": item.confidence, "model_version": item.model_version}
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, vector=item.vector, meta=np.array(json.dumps(meta)))
-            os.replace(tmp, self.dir / f"{pid}.npz")
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)  # a full disk must not fail the prediction
-            log.warning("prediction cache: could not spill %s to disk", pid)
-        if prune:
-            self._prune()
+        self.backing.log_prediction(pid, item)
 
     def get(self, pid: str) -> CachedPrediction | None:
         if not PREDICTION_ID.match(pid):
@@ -167,28 +133,7 @@ class PredictionCache:
         with self._lock:
             item = self._mem.get(pid)
         if item is None:
-            path = self.dir / f"{pid}.npz"
-            try:
-                with np.load(path) as z:
-                    meta = json.loads(str(z["meta"]))
-                    item = CachedPrediction(
-                        z["vector"], meta["label"], meta["confidence"], meta["model_version"], path.stat().st_mtime
-                    )
-            except (OSError, ValueError, KeyError):
-                return None
-        if time.time() - item.created > self.ttl_s:
+            item = self.backing.find_prediction(pid)
+        if item is None or time.time() - item.created > self.ttl_s:
             return None
         return item
-
-    def _prune(self) -> None:
-        try:
-            entries = sorted(self.dir.glob("*.npz"), key=lambda p: p.stat().st_mtime)
-        except OSError:
-            return
-        now = time.time()
-        for i, p in enumerate(entries):
-            try:
-                if i < len(entries) - self.max_items or now - p.stat().st_mtime > self.ttl_s:
-                    p.unlink(missing_ok=True)
-            except OSError:
-                pass

@@ -89,13 +89,16 @@ class Upload:
             f.path.unlink(missing_ok=True)
 
     def clip(self) -> Path:
+        return self.clip_file().path
+
+    def clip_file(self) -> UploadedFile:
         """The one clip of a single-clip request: multipart field 'file', or the raw body."""
         files = [f for f in self.files if f.field == "file"]
         if not files:
             raise HTTPException(422, "missing clip: send it as multipart field 'file' (or as the raw body)")
         if files[0].size == 0:
             raise HTTPException(400, "the uploaded file is empty")
-        return files[0].path
+        return files[0]
 
 
 def display_name(filename: str) -> str:

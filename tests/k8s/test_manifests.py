@@ -96,6 +96,7 @@ def test_pods_run_non_root_with_requests_and_the_right_image(objects):
         "clipwatch-bootstrap": "clipwatch-trainer",  # the only pod with torch
         "clipwatch-retrain": "clipwatch-serving",
         "watcher": "clipwatch-serving",  # clipwatch watch ships in the serving image
+        "trainer": "clipwatch-serving",  # clipwatch trainer needs the model stack only
     }
     specs = pod_specs(objects)
     assert set(specs) == set(images)
@@ -127,7 +128,7 @@ def test_references_resolve(objects):
 
 
 def test_services_select_pods_and_reach_named_ports(objects):
-    deployments = by_kind(objects, "Deployment")
+    deployments = {**by_kind(objects, "Deployment"), **by_kind(objects, "StatefulSet")}
     for name, svc in by_kind(objects, "Service").items():
         matches = [
             d
@@ -203,3 +204,24 @@ def test_only_the_web_app_reaches_the_api_and_only_prometheus_scrapes(objects):
     assert all(s["podSelector"]["matchLabels"]["app.kubernetes.io/name"] in {"webapp", "prometheus"} for s in sources)
     gauges = policies["report-gauges-from-prometheus"]["spec"]["ingress"][0]
     assert gauges["ports"] == [{"port": 8083, "protocol": "TCP"}]
+
+
+def test_one_trainer_retrains_and_the_replicas_share_postgresql(objects):
+    """Replicas only serve and record; one trainer retrains; feedback lives in the database."""
+    config = by_kind(objects, "ConfigMap")["clipwatch-config"]["data"]
+    assert config["CLIPWATCH_TRAINER"] == "external"
+    trainer = by_kind(objects, "Deployment")["trainer"]["spec"]
+    assert trainer["replicas"] == 1 and trainer["strategy"] == {"type": "Recreate"}  # never two at once
+    container = trainer["template"]["spec"]["containers"][0]
+    assert container["command"][:2] == ["clipwatch", "trainer"]
+    assert container["resources"]["limits"]["cpu"]  # a bounded number of cores
+    secret = by_kind(objects, "Secret")["clipwatch-secrets"]["stringData"]
+    assert {"CLIPWATCH_DATABASE_URL", "POSTGRES_PASSWORD"} <= set(secret)
+    pg = by_kind(objects, "StatefulSet")["postgres"]["spec"]
+    env = {e["name"] for e in pg["template"]["spec"]["containers"][0]["env"]}
+    assert {"POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB", "PGDATA"} <= env
+    assert pg["volumeClaimTemplates"][0]["spec"]["accessModes"] == ["ReadWriteOnce"]
+    # Only clipwatch's own pods reach the database.
+    policy = by_kind(objects, "NetworkPolicy")["postgres-from-clipwatch-pods"]["spec"]
+    allowed = policy["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][0]["values"]
+    assert {"serving-api", "trainer"} <= set(allowed) and "webapp" not in allowed

@@ -6,7 +6,7 @@ import yaml
 
 from clipwatch.settings import PROJECT_ROOT
 
-PUBLIC = {"serving-api", "webapp"}
+PUBLIC = {"serving-api", "webapp", "balancer"}  # the balancer is the API's entry in the scale profile
 
 
 def load(name: str = "docker-compose.yml") -> dict:
@@ -106,3 +106,17 @@ def test_one_multi_stage_dockerfile_and_the_per_component_files_follow_it():
         render("serving", root.replace("EXPOSE 8080", "EXPOSE 9090"))
         != (PROJECT_ROOT / "serving" / "Dockerfile").read_text()
     )
+
+
+def test_one_trainer_retrains_and_the_scale_profile_balances_replicas():
+    services = load()
+    assert services["trainer"]["command"][:2] == ["clipwatch", "trainer"]
+    for name in ("serving-api", "serving-replica"):
+        assert services[name]["environment"]["CLIPWATCH_TRAINER"] == "external", name  # replicas never retrain
+    assert services["serving-replica"]["deploy"]["replicas"] == "${API_REPLICAS:-3}"
+    assert services["balancer"]["image"] == "nginx:1.22" and "scale" in services["balancer"]["profiles"]
+    assert services["postgres"]["image"] == "postgres:15"
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:-}"  # no default
+    conf = (PROJECT_ROOT / "serving" / "nginx.conf").read_text()
+    for directive in ("least_conn;", "proxy_request_buffering off;", "client_max_body_size 0;"):
+        assert directive in conf, directive

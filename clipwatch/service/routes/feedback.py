@@ -51,9 +51,9 @@ def checked_prediction(predictor: Predictor, prediction: str) -> str:
 
 
 async def store(service: Service, row: FeedbackRow) -> FeedbackResponse:
-    if service.feedback is None:
+    if service.holder.predictor is None:
         raise HTTPException(503, "model not loaded")
-    result = await run_in_threadpool(service.feedback.append, [row])
+    result = await run_in_threadpool(service.store.append, [row])
     triggered = service.loop.rows_appended(result.rows_before, result.rows)
     service.metrics.feedback.inc()
     service.metrics.feedback_rows.set(result.rows)
@@ -110,8 +110,9 @@ async def feedback(request: Request, service: ServiceDep) -> FeedbackResponse:
             raise HTTPException(422, "missing form field 'target'")
         target = checked_target(service, predictor, upload.fields["target"])
         claimed = checked_prediction(predictor, upload.fields.get("prediction", ""))
+        clip = upload.clip_file()
         async with watch_disconnect(request) as gone:
-            pid, pred = await service.predict_file(upload.clip(), gone)
+            pid, pred = await service.predict_file(clip.path, gone, clip.filename)
         prediction = claimed or pred.label
         row = FeedbackRow(pred.embedding.vector, target, prediction, pid, pred.model_version, pred.confidence)
         return await store(service, row)

@@ -41,8 +41,9 @@ async def predict(request: Request, service: ServiceDep) -> PredictResponse:
     """Classify one clip: multipart field `file`, or the raw clip as the body."""
     upload = await service.receive(request)
     try:
+        clip = upload.clip_file()
         async with watch_disconnect(request) as gone:
-            pid, pred = await service.predict_file(upload.clip(), gone)
+            pid, pred = await service.predict_file(clip.path, gone, clip.filename)
         return predict_response(pid, pred)
     finally:
         upload.cleanup()
@@ -69,7 +70,7 @@ async def predict_batch(request: Request, service: ServiceDep) -> BatchResponse:
             if f.size == 0:
                 return BatchItem(index=i, filename=f.filename, ok=False, error="the uploaded file is empty")
             try:
-                pid, pred = await service.predict_file(f.path, gone)
+                pid, pred = await service.predict_file(f.path, gone, f.filename)
                 return BatchItem(index=i, filename=f.filename, ok=True, prediction=predict_response(pid, pred))
             except HTTPException as exc:
                 return BatchItem(index=i, filename=f.filename, ok=False, error=str(exc.detail))
