@@ -4,7 +4,7 @@ On a fresh copy of the repository (as compose-test makes it), with a .env that t
   1. `compose --profile scale up`: init builds the artifacts; PostgreSQL, API_REPLICAS (3) API replicas
      behind nginx on 8090 (least-connections, uploads streamed), the one trainer, the rest of the stack;
   2. mixed load through the balancer for --minutes: single predictions and batches without pause,
-     and feedback given --delay-s after its prediction, about one row every 3 s (k = RETRAIN_EVERY_K);
+     and feedback given --delay-s after its prediction, one row every --feedback-every-s (k = RETRAIN_EVERY_K);
   3. required: no failed request; every acknowledged feedback row in the database exactly once; the
      feedback count's multiples of k each answered by exactly one retrain; at least three retrains
      published; every replica serving each new version within 2 s of its publication (from the
@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-from compose_test import CHOICE, COMPOSE, ENGINE, CheckFailed, compose, containers, dump_logs, fresh_copy, log, ready
+from compose_test import CHOICE, COMPOSE, ENGINE, CheckFailed, compose, containers, dump_logs, fresh_copy, ready
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
@@ -39,6 +39,10 @@ BALANCER = "http://127.0.0.1:8090"
 PROFILE = ["--profile", "scale"]
 LIVE = re.compile(r"model (v\d+) is live")
 PUBLISHED = re.compile(r"retrain \w+ \(.*\): promoted \(")
+
+
+def log(msg: str) -> None:
+    print(f"scale-test: {msg}", flush=True)
 
 
 def write_env(repo: Path, k: int, replicas: int) -> str:
@@ -60,6 +64,8 @@ def standins() -> None:
         if subprocess.run([ENGINE, "image", "exists", f"docker.io/library/{n}"], check=False).returncode
     ]
     if missing:
+        if not STANDINS.is_file():
+            raise SystemExit(f"scale-test: no image for {', '.join(missing)} and no {STANDINS} to build stand-ins")
         log(f"building stand-ins for {', '.join(missing)}")
         subprocess.run(["bash", str(STANDINS), *(n.split(":")[0] for n in missing)], check=True, timeout=900)
 
@@ -193,6 +199,9 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=6.0, help="how long the mixed load runs")
     ap.add_argument("--delay-s", type=float, default=120.0, help="feedback comes this long after its prediction")
     ap.add_argument("--k", type=int, default=10, help="RETRAIN_EVERY_K")
+    # A retrain takes about 30 s here under this load: one row every 4 s gives each k rows 40 s.
+    # Faster than k rows per retrain, triggers coalesce by design (one run answers several multiples).
+    ap.add_argument("--feedback-every-s", type=float, default=4.0, help="pace of the delayed feedback")
     ap.add_argument("--replicas", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="leave the copy and the stack in place")
     args = ap.parse_args()
@@ -203,7 +212,13 @@ def main() -> int:
     standins()
     repo = fresh_copy()
     password = write_env(repo, args.k, args.replicas)
-    results: dict = {"k": args.k, "replicas": args.replicas, "minutes": args.minutes, "feedback_delay_s": args.delay_s}
+    results: dict = {
+        "k": args.k,
+        "replicas": args.replicas,
+        "minutes": args.minutes,
+        "feedback_delay_s": args.delay_s,
+        "feedback_every_s": args.feedback_every_s,
+    }
     t0, ok = time.time(), False
     try:
         log("building images, then `up` with the scale profile (init builds the artifacts first)")
@@ -217,7 +232,7 @@ def main() -> int:
             raise CheckFailed(f"{len(names)} API replicas running, {args.replicas} asked for")
         key = (repo / "artifacts" / "secrets" / "api_key").read_text().strip()
         clips = sorted((repo / "data" / "videos").rglob("*.mp4"))
-        load = Load(key, clips, args.delay_s, 3.0)
+        load = Load(key, clips, args.delay_s, args.feedback_every_s)
         threads = [
             threading.Thread(target=f, daemon=True)
             for f in (load.predictions, load.predictions, load.batches, load.feedback)
