@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import secrets
 import shutil
@@ -51,6 +52,7 @@ def write_env(repo: Path, k: int, replicas: int) -> str:
         f"POSTGRES_PASSWORD={password}\n"
         f"CLIPWATCH_DATABASE_URL=postgresql://clipwatch:{password}@postgres:5432/clipwatch\n"
         f"API_REPLICAS={replicas}\nRETRAIN_EVERY_K={k}\nPROMOTION_POLICY=always\nCLIPWATCH_TRAIN_JOBS=1\n"
+        "API_URL=http://balancer:8080\n"
     )
     return password
 
@@ -165,6 +167,29 @@ class Load:
                     self.acknowledged.append(pid)
 
 
+def score_through_balancer(repo: Path, key: str, clips: list[Path]) -> str:
+    """`clipwatch score` pointed at the balancer, as a user scores a folder."""
+    env = {**os.environ, "CLIPWATCH_API_KEY": key}
+    cmd = [sys.executable, "-m", "clipwatch", "score", "--api", BALANCER, *map(str, clips)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    if proc.returncode != 0:
+        raise CheckFailed(f"clipwatch score through the balancer: {proc.stdout[-500:]}{proc.stderr[-500:]}")
+    return proc.stdout.splitlines()[0]
+
+
+def webapp_through_balancer() -> str:
+    """The web app's API_URL is the balancer: its container reaches the replicas through nginx."""
+    web = containers("clipwatch", "webapp")
+    probe = (
+        "import os, urllib.request as u; "
+        "print(os.environ['API_URL'], u.urlopen(os.environ['API_URL'] + '/ready').status)"
+    )
+    out = subprocess.run([ENGINE, "exec", web[0], "python", "-c", probe], capture_output=True, text=True, check=False)
+    if out.returncode != 0 or not out.stdout.startswith("http://balancer:8080 200"):
+        raise CheckFailed(f"the web app does not reach the API through the balancer: {out.stdout}{out.stderr}")
+    return out.stdout.strip()
+
+
 def stored_feedback(password: str) -> list[tuple[int, str]]:
     import psycopg
 
@@ -258,6 +283,8 @@ def main() -> int:
                 break
             time.sleep(2)
         stored = stored_feedback(password)
+        results["score_through_balancer"] = score_through_balancer(repo, key, clips[:8])
+        results["webapp_through_balancer"] = webapp_through_balancer()
         swaps, swap_problems = swap_delays(history)
         served = {n: sum("POST /predict " in text and " 200 " in text for _, text in stamped_logs(n)) for n in names}
         expected = [args.k * i for i in range(1, len(load.acknowledged) // args.k + 1)]
@@ -305,6 +332,8 @@ def main() -> int:
     for key in (
         "requests",
         "failed_requests",
+        "score_through_balancer",
+        "webapp_through_balancer",
         "feedback_acknowledged",
         "feedback_stored",
         "answered",
