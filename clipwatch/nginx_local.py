@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -61,8 +62,6 @@ class LocalNginx:
         log = open(self.root / "nginx.log", "wb")  # noqa: SIM115 - nginx writes to it until stop()
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        import socket
-
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"nginx exited: {(self.root / 'nginx.log').read_text()[-2000:]}")

@@ -25,6 +25,7 @@ from clipwatch.stores import FeedbackTable
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x636C6970  # "clip": one migrator at a time, whichever replica starts first
+_MIGRATED: set[str] = set()  # database URLs this process has brought up to date
 COLUMNS = "seq, created, target, prediction, prediction_id, model_version, confidence, vector"
 
 
@@ -85,8 +86,10 @@ class PostgresStore:
             open=False,
         )
         self.pool.open(wait=True, timeout=settings.database_connect_timeout_s)
-        with self.pool.connection() as conn:
-            migrate(conn)
+        if url not in _MIGRATED:  # once per process: a retrain or a trigger check opens a store each time
+            with self.pool.connection() as conn:
+                migrate(conn)
+            _MIGRATED.add(url)
         self.dim: int | None = None
         self.contract: dict | None = None
         self._checked = False
@@ -192,7 +195,7 @@ class PostgresStore:
                 blobs.extend(r[7] for r in batch)
                 frames.append(pd.DataFrame([r[:7] for r in batch], columns=COLUMNS.split(", ")[:7]))
         if not frames:
-            return FeedbackTable(np.zeros((0, self.dim or 0), np.float32), np.array([], str), np.array([], int))
+            return FeedbackTable.empty(self.dim or 0)
         frame = pd.concat(frames, ignore_index=True)
         X = from_bytes(blobs)
         frame["timestamp"] = frame.pop("created").map(lambda t: t.isoformat(timespec="milliseconds"))

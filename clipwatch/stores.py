@@ -45,6 +45,10 @@ class FeedbackTable:
     def __len__(self) -> int:
         return len(self.y)
 
+    @classmethod
+    def empty(cls, dim: int = 0) -> FeedbackTable:
+        return cls(np.zeros((0, dim), np.float32), np.array([], str), np.array([], int))
+
 
 def sample_positions(n: int, keep_from: int, cap: int, seed: int) -> np.ndarray:
     """At most `cap` of positions 0..n-1: every one from keep_from on (newest first, if even those are
@@ -111,9 +115,8 @@ class CsvStore:
     def read(self, positions: np.ndarray | None = None, chunk_rows: int = 2000) -> FeedbackTable:
         """The rows at these positions (all when None). Lines are picked before any number is parsed, and
         parsed chunk by chunk, so time and memory follow the rows kept more than the file's size."""
-        empty = FeedbackTable(np.zeros((0, 0), np.float32), np.array([], str), np.array([], int))
         if not self.path.is_file():
-            return empty
+            return FeedbackTable.empty()
         picked = self._pick_lines(None if positions is None else set(np.asarray(positions, int).tolist()))
         if picked is None:  # a quoted cell spans lines (a hand-made file): let the CSV parser find the records
             return self._read_parsed(positions, chunk_rows)
@@ -124,7 +127,7 @@ class CsvStore:
             X_parts.append(X)
             parts.append(frame)
         if not parts:
-            return empty
+            return FeedbackTable.empty()
         return self._table(X_parts, parts, [np.asarray(kept, int)])
 
     def _pick_lines(self, wanted: set[int] | None):
@@ -173,7 +176,7 @@ class CsvStore:
                 parts.append(frame)
                 pos_parts.append(idx)
         if not parts:
-            return FeedbackTable(np.zeros((0, 0), np.float32), np.array([], str), np.array([], int))
+            return FeedbackTable.empty()
         return self._table(X_parts, parts, pos_parts)
 
     @staticmethod
