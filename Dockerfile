@@ -1,5 +1,5 @@
 # Every clipwatch image from one file: a shared base stage, then one stage per component.
-#   docker build --target serving -t clipwatch-serving:0.1.0 .     (serving, webapp, reporting, trainer)
+#   docker build --target serving -t clipwatch-serving:0.1.0 .     (serving, webapp, reporting, bootstrap)
 # docker-compose.yml builds these targets. serving/Dockerfile, webapp/Dockerfile, reporting/Dockerfile
 # and export/Dockerfile are this file's base stage plus one component's stage, written by
 # `make dockerfiles` (scripts/dockerfiles.py); edit this file, never those.
@@ -59,7 +59,7 @@ CMD ["sh", "-c", "python reporting/project.py && exec evidently ui --workspace $
 
 # Trainer / init: the one image with torch (ONNX export), plus dataset rendering and training.
 # Its default command builds whatever is missing in /data and /artifacts (clipwatch bootstrap).
-FROM base AS trainer
+FROM base AS bootstrap
 COPY export/requirements.txt export/requirements.txt
 RUN --mount=type=cache,target=/root/.cache/pip pip install -r export/requirements.txt
 COPY pyproject.toml README.md ./

@@ -32,8 +32,8 @@ from clipwatch.backbone import Backbone
 from clipwatch.classifiers import fit_jobs, make_forest
 from clipwatch.dataset import discover, embed_many
 from clipwatch.embedding import ClipEmbedder
-from clipwatch.evaluate import cross_validate
 from clipwatch.paths import Paths
+from clipwatch.quality import cross_validate
 from clipwatch.settings import get_settings
 
 COSINE_FLOOR = 0.99

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # for tests.support, shared with the tests
+sys.path.insert(0, str(ROOT))  # for devtools.sandbox, shared with the tests
 
-from tests.support import private_copy as private_copy  # noqa: E402 - re-exported for the benchmarks
+from devtools.sandbox import private_copy as private_copy  # noqa: E402 - re-exported for the benchmarks
 
 RESULTS = ROOT / "benchmarks" / "results"
 # Shared real footage (never copied into the repository); benchmarks that use it skip it when absent.

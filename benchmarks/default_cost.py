@@ -32,8 +32,8 @@ from clipwatch.paths import Paths
 from clipwatch.secrets import ensure_secrets
 from clipwatch.settings import Settings, get_settings
 from clipwatch.train import train
+from devtools.sandbox import auth
 from serving import start_server
-from tests.support import auth
 
 CONFIGS = {
     "previous (K=8 mean, random forest)": {"num_frames": 8, "pooling": "mean", "classifier": "random-forest"},

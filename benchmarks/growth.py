@@ -31,10 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, private_copy, table, write_results
 
 from clipwatch.dataset import read_embeddings
-from clipwatch.feedback import FeedbackRow
-from clipwatch.pg_local import LocalPostgres, bindir
 from clipwatch.settings import get_settings
-from clipwatch.stores import open_store
+from clipwatch.stores import FeedbackRow, open_store
+from devtools.pg_local import LocalPostgres, bindir
 
 TARGETS = {"retrain_s": 180, "retrain_mb": 2048, "report_s": 120, "report_mb": 2048, "append_p95_ms": 20}
 

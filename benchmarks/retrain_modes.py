@@ -21,12 +21,13 @@ from common import private_copy, table, write_results
 
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.embedding import ClipEmbedder
-from clipwatch.evaluate import classification_metrics
-from clipwatch.feedback import FeedbackRow, FeedbackStore
 from clipwatch.loop import retrain
 from clipwatch.paths import Paths
 from clipwatch.predictor import forest_proba
+from clipwatch.quality import classification_metrics
 from clipwatch.settings import get_settings
+from clipwatch.stores import FeedbackRow
+from clipwatch.stores.csv_rows import CsvAppender
 from clipwatch.synth import generate_dataset
 
 
@@ -46,7 +47,7 @@ def main(per_class: int = 16) -> None:
     for mode in ("scratch", "warm_start"):
         s = private_copy(tmp / mode, base, retrain_mode=mode, promotion_policy="always")
         paths = Paths.from_settings(s)
-        FeedbackStore(paths.prod_data, embedder.dim, embedder.contract()).append(
+        CsvAppender(paths.prod_data, embedder.dim, embedder.contract()).append(
             [FeedbackRow(vecs[p], labels[p], "") for p in feed]
         )
         store = ArtifactStore(paths)

@@ -30,8 +30,8 @@ from clipwatch.client.score_folders import score_paths
 from clipwatch.dataset import discover
 from clipwatch.paths import Paths
 from clipwatch.predictor import Predictor
-from clipwatch.processes import free_port, serving_cmd, start
 from clipwatch.settings import get_settings
+from devtools.processes import free_port, serving_cmd, start
 
 
 def start_server(data: Path, artifacts: Path, **env) -> tuple[subprocess.Popen, str]:

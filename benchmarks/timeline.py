@@ -27,7 +27,7 @@ from clipwatch.paths import Paths
 from clipwatch.predictor import Predictor
 from clipwatch.settings import get_settings
 from clipwatch.synth.long import render_long
-from clipwatch.timeline import Limits, Windowing, run_timeline
+from clipwatch.timeline.windows import Limits, Windowing, run_timeline
 from clipwatch.video import probe
 
 ACTIONS = ["clap", "run", "wave", "walk", "jump", "squat"]

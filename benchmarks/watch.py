@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_targets, table, write_results
 from timeline import long_video
 
-from clipwatch.processes import free_port, udp_source, udp_stream
 from clipwatch.settings import get_settings
 from clipwatch.watch import Source, WatchConfig, Watcher
+from devtools.processes import free_port, udp_source, udp_stream
 
 TARGET_LAG_S = 2.0
 

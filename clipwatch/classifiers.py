@@ -7,8 +7,11 @@ grow more trees on new rows (``warm_start``). The linear families see the vector
 
 from __future__ import annotations
 
+import copy
+import warnings
 from typing import get_args
 
+import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, SGDClassifier
@@ -105,3 +108,27 @@ def from_settings(s, n_jobs: int | None = None) -> ClassifierMixin:
         n_estimators=s.n_estimators,
         logistic_c=s.logistic_c,
     )
+
+
+def fit_challenger(s: Settings, champion_model, X: np.ndarray, y: np.ndarray):
+    """A challenger fitted on (X, y): from scratch, or the champion with more trees; and the mode used."""
+    if s.retrain_mode == "warm_start" and why_scratch(s, champion_model, y) is None:
+        model = copy.deepcopy(champion_model)
+        model.set_params(warm_start=True, n_estimators=model.n_estimators + s.warm_start_trees, n_jobs=fit_jobs(s))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model.fit(X, y)
+        model.set_params(warm_start=False)
+        return model, "warm_start"
+    return from_settings(s).fit(X, y), "scratch"
+
+
+def why_scratch(s: Settings, champion_model, y: np.ndarray) -> str | None:
+    """Why warm_start can't extend the champion, or None when it can."""
+    if not can_grow(champion_model) or s.classifier != "random-forest":
+        return f"{s.classifier} over a {family(champion_model)} champion has no warm start"
+    if list(champion_model.classes_) != sorted(set(y)):
+        return "class set changed"  # the champion's trees can't be extended to a new class
+    if champion_model.n_estimators + s.warm_start_trees > s.max_trees:
+        return "tree cap (CLIPWATCH_MAX_TREES)"  # growing further would cost every prediction more
+    return None

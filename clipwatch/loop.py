@@ -16,9 +16,10 @@ import threading
 import uuid
 from collections.abc import Callable
 
+from clipwatch.history import RetrainOutcome, append_history, now, read_history
 from clipwatch.locking import exclusive
 from clipwatch.paths import Paths
-from clipwatch.retrain import RetrainOutcome, append_history, challenge, now, read_history
+from clipwatch.retrain import challenge
 from clipwatch.settings import Settings, get_settings
 from clipwatch.triggers import Trigger, answered, due, latest_report, rows_trigger, seconds_since_last_retrain
 

@@ -28,13 +28,15 @@ Classifier = Literal["random-forest", "logistic-regression", "linear-svm"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLIPWATCH_", env_file=".env", extra="ignore", populate_by_name=True)
 
-    data_dir: Path = PROJECT_ROOT / "data"
-    artifacts_dir: Path = PROJECT_ROOT / "artifacts"
+    data_dir: Path = Field(PROJECT_ROOT / "data", description="clips and CSVs (/data in containers)")
+    artifacts_dir: Path = Field(
+        PROJECT_ROOT / "artifacts", description="backbone and model versions (/artifacts in containers)"
+    )
 
     # Embedding contract: changing any of these invalidates ref_data.csv and the model.
     # K, pooling and classifier defaults were chosen by `clipwatch evaluate` (README, "Choosing the embedding").
     num_frames: int = Field(16, ge=1, le=64, description="K frames sampled per clip")
-    input_size: int = Field(224, ge=32, le=1024)
+    input_size: int = Field(224, ge=32, le=1024, description="CNN input size, pixels square")
     backbone_file: str = Field("backbone.onnx", description="file name under artifacts_dir")
     sampling: Sampling = Field(
         "segment-centres", description="segment-centres (exact) or keyframes (fast on long files, less accurate)"
@@ -44,28 +46,33 @@ class Settings(BaseSettings):
     )
 
     # ONNX Runtime threads; 0 lets the runtime pick (one per core).
-    intra_op_threads: int = Field(0, ge=0)
+    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads (0: one per core)")
     decode_threads: int = Field(
         0, ge=0, le=16, description="frame threads per decode (0: 2 from 320x240 up, else 1; see docs/performance.md)"
     )
 
     # Guards against hostile or absurd files before any frame is decoded.
-    max_frame_pixels: int = Field(4096 * 2304, ge=1)
-    max_duration_s: float = Field(3600.0, gt=0)
+    max_frame_pixels: int = Field(4096 * 2304, ge=1, description="refuse larger declared frame sizes (width x height)")
+    max_duration_s: float = Field(3600.0, gt=0, description="refuse longer clips, seconds")
     # The decode budget (clipwatch.decode_budget): what one clip may cost, whatever its header says.
     decode_max_frames: int = Field(3000, ge=1, description="frames decoded per clip, at most")
     decode_cpu_s: float = Field(8.0, gt=0, description="CPU seconds spent decoding one clip, at most")
 
     # Serving. The issue-named variables (MAX_UPLOAD_MB, RETRAIN_EVERY_K, ...) work with or without the prefix.
-    max_upload_mb: float = Field(200, gt=0, validation_alias=AliasChoices("MAX_UPLOAD_MB", "CLIPWATCH_MAX_UPLOAD_MB"))
-    batch_max_files: int = Field(64, ge=1)
+    max_upload_mb: float = Field(
+        200,
+        gt=0,
+        validation_alias=AliasChoices("MAX_UPLOAD_MB", "CLIPWATCH_MAX_UPLOAD_MB"),
+        description="largest clip upload, MB (counted while it streams)",
+    )
+    batch_max_files: int = Field(64, ge=1, description="files per /predict/batch")
     max_json_kb: float = Field(64, gt=0, description="largest body a JSON endpoint reads")
     max_uploads_in_flight: int = Field(
         4, ge=1, description="uploads one process receives or classifies at once; more get 503 with Retry-After"
     )
     body_timeout_s: float = Field(120, gt=0, description="time a client has to send the whole request body")
     max_concurrent_predictions: int = Field(2, ge=1, description="clips embedded at once per process")
-    # Timelines of long files (clipwatch.timeline; POST /jobs/timeline, clipwatch timeline).
+    # Timelines of long files (clipwatch.timeline.windows; POST /jobs/timeline, clipwatch timeline).
     timeline_window_s: float = Field(4.0, ge=0.5, le=120, description="timeline window length W, seconds")
     timeline_stride_s: float = Field(
         1.0, ge=0.1, le=120, description="timeline stride S, seconds (rounded to a whole number of W/K steps)"
@@ -98,7 +105,7 @@ class Settings(BaseSettings):
         2048, gt=0, description="file store: the prediction folder's cap; the oldest go first beyond it"
     )
     prediction_prune_every_s: float = Field(60, gt=0, description="how often expired predictions are swept")
-    # PostgreSQL (clipwatch.pgstore): feedback, predictions and the feedback count, for several replicas.
+    # PostgreSQL (clipwatch.stores.postgres): feedback, predictions and the feedback count, for several replicas.
     database_url: SecretStr | None = Field(
         None,
         description="postgresql://user:password@host:5432/db; unset: the files (prod_data.csv) are the store",
@@ -113,14 +120,22 @@ class Settings(BaseSettings):
     )
     # Secrets (clipwatch.secrets): from the environment, else from the files `clipwatch bootstrap` writes.
     secrets_dir: Path | None = Field(None, description="where generated secrets live (default <artifacts>/secrets)")
-    api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("CLIPWATCH_API_KEY", "API_KEY"))
+    api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("CLIPWATCH_API_KEY", "API_KEY"),
+        description="Bearer key for /feedback, /jobs, /model and /model/rollback (default: generated into "
+        "<artifacts>/secrets/api_key by `clipwatch bootstrap`); without any key they are closed (403)",
+    )
     webapp_password: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("CLIPWATCH_WEBAPP_PASSWORD", "webapp_password")
+        None,
+        validation_alias=AliasChoices("CLIPWATCH_WEBAPP_PASSWORD", "webapp_password"),
+        description="the web app's sign-in password when it listens beyond localhost (default: generated into "
+        "<artifacts>/secrets/webapp_password)",
     )
     webapp_sign_in: Literal["auto", "always"] = Field(
         "auto", description="auto: sign-in only when the web app listens beyond localhost; always: also on localhost"
     )
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list, description="JSON list of allowed browser origins")
 
     @field_validator("api_key", "webapp_password", "database_url")
     @classmethod
@@ -145,33 +160,53 @@ class Settings(BaseSettings):
         return Path(self.secrets_dir) if self.secrets_dir else Path(self.artifacts_dir) / "secrets"
 
     allow_new_classes: bool = Field(
-        False, validation_alias=AliasChoices("ALLOW_NEW_CLASSES", "CLIPWATCH_ALLOW_NEW_CLASSES")
+        False,
+        validation_alias=AliasChoices("ALLOW_NEW_CLASSES", "CLIPWATCH_ALLOW_NEW_CLASSES"),
+        description="accept feedback labels the model does not know (trained in at the next retrain)",
     )
     model_poll_s: float = Field(0.5, gt=0, description="how often each process checks for a promoted model")
-    rolling_accuracy_window: int = Field(100, ge=1)
+    rolling_accuracy_window: int = Field(
+        100, ge=1, description="feedback rows behind the rolling accuracy gauge on /metrics"
+    )
 
     # Web app: it talks to the API only; these say where things are.
-    api_url: str = Field("http://localhost:8080", validation_alias=AliasChoices("API_URL", "CLIPWATCH_API_URL"))
-    api_timeout_s: float = Field(60.0, gt=0)
+    api_url: str = Field(
+        "http://localhost:8080",
+        validation_alias=AliasChoices("API_URL", "CLIPWATCH_API_URL"),
+        description="where the web app and `clipwatch score` find the serving API",
+    )
+    api_timeout_s: float = Field(60.0, gt=0, description="the web app's and the CLI's timeout for one API call")
     reporting_url: str = Field(
-        "http://localhost:8082", validation_alias=AliasChoices("REPORTING_URL", "CLIPWATCH_REPORTING_URL")
+        "http://localhost:8082",
+        validation_alias=AliasChoices("REPORTING_URL", "CLIPWATCH_REPORTING_URL"),
+        description="the Evidently UI the web app links to",
     )
     grafana_url: str = Field(
-        "http://localhost:3000", validation_alias=AliasChoices("GRAFANA_URL", "CLIPWATCH_GRAFANA_URL")
+        "http://localhost:3000",
+        validation_alias=AliasChoices("GRAFANA_URL", "CLIPWATCH_GRAFANA_URL"),
+        description="the Grafana dashboard the web app links to",
     )
 
     # Reporting
     report_workspace: Path | None = Field(None, description="Evidently workspace (default <data dir>/workspace)")
     report_every_s: float = Field(
-        300, gt=0, validation_alias=AliasChoices("REPORT_EVERY_S", "CLIPWATCH_REPORT_EVERY_S")
+        300,
+        gt=0,
+        validation_alias=AliasChoices("REPORT_EVERY_S", "CLIPWATCH_REPORT_EVERY_S"),
+        description="seconds between scheduled report runs",
     )
     report_window: int = Field(100, ge=10, description="latest feedback rows in the windowed reports")
-    report_pca_components: int = Field(32, ge=2, le=256)
-    reporting_metrics_port: int = Field(8083, ge=1, le=65535)
+    report_pca_components: int = Field(
+        32, ge=2, le=256, description="PCA components the drift reports compare embeddings on"
+    )
+    reporting_metrics_port: int = Field(8083, ge=1, le=65535, description="the report watcher's /metrics port")
 
     # Retraining
     retrain_every_k: int = Field(
-        20, ge=0, validation_alias=AliasChoices("RETRAIN_EVERY_K", "CLIPWATCH_RETRAIN_EVERY_K")
+        20,
+        ge=0,
+        validation_alias=AliasChoices("RETRAIN_EVERY_K", "CLIPWATCH_RETRAIN_EVERY_K"),
+        description="feedback rows between retrains (0: never)",
     )
     retrain_triggers: Annotated[list[Literal["rows", "drift", "performance"]], NoDecode] = Field(
         default_factory=lambda: ["rows"],
@@ -216,10 +251,15 @@ class Settings(BaseSettings):
     )
 
     promotion_policy: Literal["if_better", "always"] = Field(
-        "if_better", validation_alias=AliasChoices("PROMOTION_POLICY", "CLIPWATCH_PROMOTION_POLICY")
+        "if_better",
+        validation_alias=AliasChoices("PROMOTION_POLICY", "CLIPWATCH_PROMOTION_POLICY"),
+        description="if_better: a challenger goes live only if it beats the champion and holds on the guard set; "
+        "always: every retrain goes live",
     )
     retrain_mode: Literal["scratch", "warm_start"] = Field(
-        "scratch", validation_alias=AliasChoices("RETRAIN_MODE", "CLIPWATCH_RETRAIN_MODE")
+        "scratch",
+        validation_alias=AliasChoices("RETRAIN_MODE", "CLIPWATCH_RETRAIN_MODE"),
+        description="scratch: refit on every row; warm_start: add trees to the champion (random forest)",
     )
     eval_folds: int = Field(
         4, ge=2, description="cross-fitting folds over the feedback rows newer than the champion, to compare models"
@@ -232,13 +272,13 @@ class Settings(BaseSettings):
         0.05, ge=0, le=1, description="macro F1 a challenger may lose to the champion on the guard set (if_better)"
     )
 
-    seed: int = 0
+    seed: int = Field(0, description="dataset, CV split and classifier seed")
     classifier: Classifier = Field(
         "logistic-regression", description="model family fitted on clip vectors (clipwatch.classifiers)"
     )
     n_estimators: int = Field(300, ge=10, description="random forest: trees")
     logistic_c: float = Field(1.0, gt=0, description="logistic regression: inverse regularisation strength")
-    cv_folds: int = Field(5, ge=2)
+    cv_folds: int = Field(5, ge=2, description="cross-validation folds of `clipwatch train` and the first model")
     train_jobs: int = Field(
         0, description="parallel jobs for fitting (0: every core but one, left to serving; -1: all cores)"
     )

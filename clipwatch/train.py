@@ -19,9 +19,9 @@ from clipwatch.classifiers import describe
 from clipwatch.contract import check_table
 from clipwatch.dataset import read_embeddings
 from clipwatch.errors import DatasetError
-from clipwatch.evaluate import classification_metrics, cross_validate, headline
 from clipwatch.paths import CONFUSION_FILE, Paths
 from clipwatch.preprocess import MEAN, STD
+from clipwatch.quality import classification_metrics, cross_validate, headline
 from clipwatch.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from clipwatch.history import RetrainOutcome
 from clipwatch.loop import RetrainLoop
-from clipwatch.retrain import RetrainOutcome
 from clipwatch.settings import Settings
 from clipwatch.stores import open_store
 

@@ -31,17 +31,19 @@ from pathlib import Path
 import httpx
 from container_engine import choose
 
-from clipwatch import __version__
-from clipwatch.processes import NotReady, start, stop, wait_http
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # devtools: the project's helpers, not part of the installed package
+
+from clipwatch import __version__  # noqa: E402
+from devtools.processes import NotReady, start, stop, wait_http  # noqa: E402
+
 RESULTS = ROOT / "build" / "compose-test.json"
 CHOICE = choose()
 ENGINE, COMPOSE = CHOICE.engine, CHOICE.compose
 BASE_IMAGE = "python:3.11-slim"
 TAG = __version__  # the images are tagged with the package version (docker-compose.yml says so too)
 IMAGES = {  # compose service -> image, as named in docker-compose.yml
-    "init": f"clipwatch-trainer:{TAG}",
+    "init": f"clipwatch-bootstrap:{TAG}",
     "serving-api": f"clipwatch-serving:{TAG}",
     "webapp": f"clipwatch-webapp:{TAG}",
     "reporting": f"clipwatch-reporting:{TAG}",
@@ -49,7 +51,7 @@ IMAGES = {  # compose service -> image, as named in docker-compose.yml
 # MB over the base image, at most (docs/containers.md gives the measured sizes and what fills them).
 SIZE_LIMITS_MB = {f"clipwatch-serving:{TAG}": 800, f"clipwatch-webapp:{TAG}": 640}
 # The seed's per-component Dockerfiles -> the root Dockerfile's stage each one copies.
-SEED_DOCKERFILES = {"serving": "serving", "webapp": "webapp", "reporting": "reporting", "export": "trainer"}
+SEED_DOCKERFILES = {"serving": "serving", "webapp": "webapp", "reporting": "reporting", "export": "bootstrap"}
 SEED_FILES = ["serving/docker-compose.yml", "webapp/docker-compose.yml", "reporting/docker-compose.yml"]
 CHROMIUM = "/usr/bin/chromium"
 

@@ -39,10 +39,12 @@ sys.path.insert(0, str(ROOT))
 
 from demo_captions import BAR_HEIGHT, HEIGHT, WIDTH, caption_bar  # noqa: E402
 
-from clipwatch.client.api import ApiClient  # noqa: E402
+from clipwatch.client.http import ApiClient  # noqa: E402
 from clipwatch.contract import sidecar  # noqa: E402
 from clipwatch.paths import Paths  # noqa: E402
-from clipwatch.processes import (  # noqa: E402
+from clipwatch.secrets import ensure_secrets  # noqa: E402
+from clipwatch.settings import Settings  # noqa: E402
+from devtools.processes import (  # noqa: E402
     NotReady,
     free_port,
     serving_cmd,
@@ -52,8 +54,6 @@ from clipwatch.processes import (  # noqa: E402
     udp_stream,
     webapp_cmd,
 )
-from clipwatch.secrets import ensure_secrets  # noqa: E402
-from clipwatch.settings import Settings  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 FPS = 4

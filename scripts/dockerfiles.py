@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FOLDER = {"serving": "serving", "webapp": "webapp", "reporting": "reporting", "trainer": "export"}
+FOLDER = {"serving": "serving", "webapp": "webapp", "reporting": "reporting", "bootstrap": "export"}
 STAGE = re.compile(r"^FROM \S+ AS (\w+)$", re.MULTILINE)
 
 

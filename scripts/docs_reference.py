@@ -4,6 +4,8 @@
   cannot drift from what `/docs` serves. The schema itself is published beside it as `openapi.json`.
 - `reference/cli.md`: every `clipwatch` command and option, from the Typer app (Typer's own docs
   generator, the text `--help` prints).
+- `settings.md`: the hand-written introduction in docs/settings.md, then a table of every setting
+  from `clipwatch.settings.Settings`: its variable names, default and description.
 
 By hand, `python scripts/docs_reference.py --out DIR` writes the same files into OUT_DIR.
 """
@@ -120,6 +122,37 @@ def cli_markdown() -> str:
     return f"{title.replace('`clipwatch`', 'CLI reference: `clipwatch`')}\n\n{intro}{rest.lstrip()}"
 
 
+def env_names(name: str, field) -> list[str]:
+    from pydantic import AliasChoices
+
+    alias = field.validation_alias
+    return list(alias.choices) if isinstance(alias, AliasChoices) else [f"CLIPWATCH_{name.upper()}"]
+
+
+def default_text(field) -> str:
+    from clipwatch.settings import PROJECT_ROOT
+
+    value = field.get_default(call_default_factory=True)
+    if value is None:
+        return "unset"
+    if isinstance(value, Path):
+        return f"`./{value.relative_to(PROJECT_ROOT)}`" if value.is_relative_to(PROJECT_ROOT) else f"`{value}`"
+    if isinstance(value, (list, tuple)):
+        return f"`{','.join(map(str, value))}`" if value else "`[]`"
+    return f"`{value}`"
+
+
+def settings_table() -> str:
+    """Every setting: its variable names (the handout's unprefixed ones first), default and description."""
+    from clipwatch.settings import Settings
+
+    out = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        names = ", ".join(f"`{n}`" for n in env_names(name, field) if n.isupper())
+        out.append(f"| {names} | {default_text(field)} | {cell(field.description or '')} |")
+    return "\n".join(out) + "\n"
+
+
 def pages() -> dict[str, str]:
     spec = openapi()
     return {
@@ -129,17 +162,25 @@ def pages() -> dict[str, str]:
     }
 
 
+APPENDED = {"settings.md": settings_table}  # hand-written pages that end in a generated part
+
+
 def write_with_gen_files() -> None:
     import mkdocs_gen_files
 
     for name, text in pages().items():
         with mkdocs_gen_files.open(name, "w") as fh:
             fh.write(text)
+    for name, part in APPENDED.items():
+        with mkdocs_gen_files.open(name, "a") as fh:  # the page from docs/, then the generated part
+            fh.write(part())
 
 
 if "--out" in sys.argv:  # by hand
     out = Path(sys.argv[sys.argv.index("--out") + 1])
-    for name, text in pages().items():
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    written = {**pages(), **{name: (docs / name).read_text() + part() for name, part in APPENDED.items()}}
+    for name, text in written.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text)
         print(out / name)

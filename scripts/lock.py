@@ -23,14 +23,14 @@ from pathlib import Path
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
-# component -> the extras its image installs (export is the trainer image)
+# component -> the extras its image installs (export is the bootstrap image)
 COMPONENTS = {"serving": ["serving"], "webapp": ["webapp"], "reporting": ["reporting"], "export": ["export"]}
 TORCH = "torch==2.13.0"  # the locally served CPU build; any other pin pulls a multi-GB CUDA build
 HEADERS = {
     "serving": "Serving API image (no torch)",
     "webapp": "Web app image (no torch)",
     "reporting": "Reporting image (no torch)",
-    "export": "Trainer image: ONNX export, dataset rendering, training; the only one with torch",
+    "export": "Bootstrap image: ONNX export, dataset rendering, training; the only one with torch",
 }
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==(\S+)")
 

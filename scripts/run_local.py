@@ -13,9 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # devtools: not part of the installed package
+
 from clipwatch.paths import Paths
-from clipwatch.processes import NotReady, serving_cmd, start, stop, webapp_cmd
 from clipwatch.reporting import run_reports
+from devtools.processes import NotReady, serving_cmd, start, stop, webapp_cmd
 
 ROOT = Path(__file__).resolve().parent.parent
 

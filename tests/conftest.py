@@ -131,7 +131,7 @@ def unavailable(*_args):
 @pytest.fixture(scope="session")
 def postgres_server():
     """A real PostgreSQL server (Debian's package; `.ci/run` installs it) on loopback, for the session."""
-    from clipwatch.pg_local import LocalPostgres, bindir
+    from devtools.pg_local import LocalPostgres, bindir
 
     if bindir() is None:
         pytest.skip("PostgreSQL server binaries not found (Debian package 'postgresql'; .ci/run installs it)")

@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 from preview import browser_playable, transcode_h264
 
-from clipwatch.client.api import ApiClient, ApiError
+from clipwatch.client.http import ApiClient, ApiError
 from clipwatch.sampling import sample_clip
 from clipwatch.settings import Settings
 from clipwatch.video import ClipError

@@ -7,7 +7,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from clipwatch.client.api import ApiClient, ApiError
+from clipwatch.client.http import ApiClient, ApiError
 from clipwatch.errors import ClipwatchError
 from clipwatch.paths import VIDEO_EXTENSIONS
 

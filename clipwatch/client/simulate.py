@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from clipwatch.client.api import ApiClient, ApiError
+from clipwatch.client.http import ApiClient, ApiError
 from clipwatch.errors import ClipwatchError
 
 HELD_ASIDE_START = 1000  # far past the default dataset's 40 clips per class (and any sane --per-class)

@@ -8,94 +8,87 @@ DRIFT_SHARE_ALERT = 0.25
 
 
 def project(ws):
-    from evidently.sdk.models import PanelMetric
-    from evidently.sdk.panels import counter_panel, line_plot_panel, text_panel
-
+    """The clipwatch project of this workspace, made with its dashboard if it does not exist yet."""
     found = ws.search_project(PROJECT_NAME)
     if found:
         return found[0]
     project = ws.create_project(PROJECT_NAME, description="clipwatch: drift of clip embeddings, quality of feedback")
-    d = project.dashboard
-    d.add_panel(
-        text_panel(
-            "clipwatch monitoring", "Reference: ref_data.csv. Current: prod_data.csv (all rows and the latest window)."
-        ),
-        tab="Overview",
-    )
-    d.add_panel(
-        counter_panel(
-            "Feedback rows", [PanelMetric(metric="RowCount", tags=["quality", "all"], legend="rows")], size="half"
-        ),
-        tab="Overview",
-    )
-    d.add_panel(
-        counter_panel(
-            "Macro F1 (all feedback)",
-            [PanelMetric(metric="F1Score", tags=["quality", "all"], legend="F1")],
-            size="half",
-        ),
-        tab="Overview",
-    )
-    d.add_panel(
-        line_plot_panel(
-            "Share of drifted PCA components",
-            [
-                PanelMetric(
-                    metric="DriftedColumnsCount",
-                    metric_labels={"value_type": "share"},
-                    tags=["drift", "all"],
-                    legend="all rows",
-                ),
-                PanelMetric(
-                    metric="DriftedColumnsCount",
-                    metric_labels={"value_type": "share"},
-                    tags=["drift", "window"],
-                    legend="latest window",
-                ),
-            ],
-            description=f"K-S p<0.05 per component; ~5% drift by chance, alert above {DRIFT_SHARE_ALERT:.0%}",
-            size="half",
-        ),
-        tab="Overview",
-    )
-    d.add_panel(
-        line_plot_panel(
-            "Embedding drift score (ROC AUC)",
-            [
-                PanelMetric(metric="EmbeddingsDrift", tags=["drift", "all"], legend="all rows"),
-                PanelMetric(metric="EmbeddingsDrift", tags=["drift", "window"], legend="latest window"),
-            ],
-            description="model-based; 0.5 means no drift, decided against a bootstrapped null",
-            size="half",
-        ),
-        tab="Overview",
-    )
-    d.add_panel(
-        line_plot_panel(
-            "Quality on feedback",
-            [
-                PanelMetric(metric="F1Score", tags=["quality", "all"], legend="F1"),
-                PanelMetric(metric="Recall", tags=["quality", "all"], legend="balanced accuracy (macro recall)"),
-                PanelMetric(metric="Precision", tags=["quality", "all"], legend="precision"),
-                PanelMetric(metric="Accuracy", tags=["quality", "all"], legend="accuracy"),
-            ],
-            size="half",
-        ),
-        tab="Overview",
-    )
-    d.add_panel(
-        line_plot_panel(
-            "Model version",
-            [
-                PanelMetric(
-                    metric="MeanValue",
-                    metric_labels={"column": "model_number"},
-                    tags=["quality", "all"],
-                    legend="version",
-                ),
-            ],
-            size="half",
-        ),
-        tab="Overview",
-    )
+    for panel in (_intro(), *_counters(), _drift_share(), _embedding_drift(), _quality(), _model_version()):
+        project.dashboard.add_panel(panel, tab="Overview")
     return project
+
+
+def _intro():
+    from evidently.sdk.panels import text_panel
+
+    return text_panel(
+        "clipwatch monitoring", "Reference: ref_data.csv. Current: prod_data.csv (all rows and the latest window)."
+    )
+
+
+def _counters():
+    from evidently.sdk.models import PanelMetric
+    from evidently.sdk.panels import counter_panel
+
+    rows = [PanelMetric(metric="RowCount", tags=["quality", "all"], legend="rows")]
+    f1 = [PanelMetric(metric="F1Score", tags=["quality", "all"], legend="F1")]
+    return counter_panel("Feedback rows", rows, size="half"), counter_panel("Macro F1 (all feedback)", f1, size="half")
+
+
+def _drift_share():
+    from evidently.sdk.models import PanelMetric
+    from evidently.sdk.panels import line_plot_panel
+
+    share = {"value_type": "share"}
+    return line_plot_panel(
+        "Share of drifted PCA components",
+        [
+            PanelMetric(metric="DriftedColumnsCount", metric_labels=share, tags=["drift", "all"], legend="all rows"),
+            PanelMetric(
+                metric="DriftedColumnsCount", metric_labels=share, tags=["drift", "window"], legend="latest window"
+            ),
+        ],
+        description=f"K-S p<0.05 per component; ~5% drift by chance, alert above {DRIFT_SHARE_ALERT:.0%}",
+        size="half",
+    )
+
+
+def _embedding_drift():
+    from evidently.sdk.models import PanelMetric
+    from evidently.sdk.panels import line_plot_panel
+
+    return line_plot_panel(
+        "Embedding drift score (ROC AUC)",
+        [
+            PanelMetric(metric="EmbeddingsDrift", tags=["drift", "all"], legend="all rows"),
+            PanelMetric(metric="EmbeddingsDrift", tags=["drift", "window"], legend="latest window"),
+        ],
+        description="model-based; 0.5 means no drift, decided against a bootstrapped null",
+        size="half",
+    )
+
+
+def _quality():
+    from evidently.sdk.models import PanelMetric
+    from evidently.sdk.panels import line_plot_panel
+
+    return line_plot_panel(
+        "Quality on feedback",
+        [
+            PanelMetric(metric="F1Score", tags=["quality", "all"], legend="F1"),
+            PanelMetric(metric="Recall", tags=["quality", "all"], legend="balanced accuracy (macro recall)"),
+            PanelMetric(metric="Precision", tags=["quality", "all"], legend="precision"),
+            PanelMetric(metric="Accuracy", tags=["quality", "all"], legend="accuracy"),
+        ],
+        size="half",
+    )
+
+
+def _model_version():
+    from evidently.sdk.models import PanelMetric
+    from evidently.sdk.panels import line_plot_panel
+
+    version = PanelMetric(
+        metric="MeanValue", metric_labels={"column": "model_number"}, tags=["quality", "all"], legend="version"
+    )
+    return line_plot_panel("Model version", [version], size="half")

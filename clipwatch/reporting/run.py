@@ -88,95 +88,33 @@ def run_reports(settings: Settings | None = None) -> RunSummary:
 
 
 def _run_reports(s: Settings) -> RunSummary:
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.metrics import MeanValue, RowCount
     from evidently.ui.workspace import Workspace
 
     paths = Paths.from_settings(s)
     paths.workspace.mkdir(parents=True, exist_ok=True)
     ws = Workspace.create(str(paths.workspace))
-    evidently_project = project(ws)
+    project_id = project(ws).id
     now = datetime.now(timezone.utc)
-    current = ArtifactStore(paths).current_name()
     t0 = time.perf_counter()
-
-    store = open_store(s)
-    try:
-        n = store.count()
-        window = min(n, s.report_window)
-        # Bounded whatever the store's size: the latest window, then a uniform sample of the older rows.
-        table = store.read(sample_positions(n, n - window, max(s.report_max_rows, window), s.seed + n)) if n else None
-    finally:
-        store.close()
-    summary = RunSummary(now.isoformat(timespec="seconds"), n, window, current)
-
+    n, window, table = _sample_feedback(s)
+    summary = RunSummary(now.isoformat(timespec="seconds"), n, window, ArtifactStore(paths).current_name())
     if not paths.ref_data.exists():
         summary.status = "no_reference"
     elif n < MIN_ROWS:
         summary.status = "too_few_rows"
     if summary.status != "ok":
-        # Record the fact, with the row count, so the dashboard shows why nothing else moved.
-        df = pd.DataFrame({"rows": [n]})
-        snap = Report([RowCount()]).run(
-            Dataset.from_pandas(df, data_definition=DataDefinition(numerical_columns=["rows"])),
-            None,
-            timestamp=now,
-            tags=["status", summary.status],
-        )
-        ws.add_run(evidently_project.id, snap, include_data=False, name=summary.status)
-        _write_latest(paths, summary)
-        log.info("reports: %s (%d feedback rows, need %d)", summary.status, n, MIN_ROWS)
-        return summary
+        return _record_status(ws, project_id, paths, summary, now)
 
     ref_X, _, _ = read_embeddings(paths.ref_data)
     pca = reducer(ref_X, file_sha256(paths.ref_data), paths.report_pca, s.report_pca_components, s.seed)
-    prod, prod_X = table.frame, table.X
     summary.rows_read = len(table)
-    latest = table.positions >= n - window
-    # The seed's prod_data.csv has the vector, target and prediction only; a hand-made one may lack
-    # the prediction too. What a column feeds is skipped without it, and said once per process.
-    summary.missing_columns = [c for c in OPTIONAL_COLUMNS if c not in prod.columns]
-    _say_missing(paths.prod_data, summary.missing_columns)
+    prod = _feedback_frame(paths, table.frame, summary)
     has_prediction = PREDICTION in prod.columns
     classes = sorted(set(prod[TARGET].astype(str)) | set(prod[PREDICTION].astype(str))) if has_prediction else []
-    if "model_version" in prod.columns:
-        prod = prod.assign(
-            model_number=prod["model_version"].astype(str).str.lstrip("v").apply(pd.to_numeric, errors="coerce")
-        )
-
+    latest = table.positions >= n - window
     for scope, rows in (("all", slice(None)), ("window", latest)):
-        t = time.perf_counter()
-        snap, share, score, detected = drift_report(
-            ref_X, prod_X[rows], pca, share_alert=DRIFT_SHARE_ALERT, timestamp=now, tags=["drift", scope]
-        )
-        ws.add_run(evidently_project.id, snap, include_data=False, name=f"drift ({scope})")
-        summary.timings_s[f"drift_{scope}"] = round(time.perf_counter() - t, 2)
-        t = time.perf_counter()
-        part, numbers = prod[rows] if scope == "window" else prod, {}
-        if has_prediction:
-            qsnap, numbers = quality_report(
-                part, classes, min_f1=s.retrain_min_f1, timestamp=now, tags=["quality", scope]
-            )
-            ws.add_run(evidently_project.id, qsnap, include_data=False, name=f"quality ({scope})")
-        if "model_number" in part.columns:
-            versions = part[["model_number"]].fillna(0)
-            vsnap = Report([MeanValue(column="model_number")]).run(
-                Dataset.from_pandas(versions, data_definition=DataDefinition(numerical_columns=["model_number"])),
-                None,
-                timestamp=now,
-                tags=["quality", scope],
-            )
-            ws.add_run(evidently_project.id, vsnap, include_data=False, name=f"model version ({scope})")
-        summary.timings_s[f"quality_{scope}"] = round(time.perf_counter() - t, 2)
-        if scope == "all":
-            summary.drift_share, summary.embedding_drift = share, score
-            summary.embedding_drift_detected = detected
-            summary.f1, summary.precision = numbers.get("F1Score"), numbers.get("Precision")
-            summary.recall = summary.balanced_accuracy = numbers.get("Recall")
-            summary.accuracy = numbers.get("Accuracy")
-        else:
-            summary.drift_share_window, summary.embedding_drift_window = share, score
-            summary.f1_window = numbers.get("F1Score")
+        part = prod[rows] if scope == "window" else prod
+        _report_scope(ws, project_id, s, summary, scope, (ref_X, table.X[rows], pca), part, classes, now)
     # The alert needs both signals: the model-based verdict alone fires on small undrifted samples
     # (seen: 30 ordinary clips against a 90-row reference scored 0.68 and were flagged).
     summary.drift_detected = bool((summary.drift_share or 0) > DRIFT_SHARE_ALERT and summary.embedding_drift_detected)
@@ -197,6 +135,90 @@ def _run_reports(s: Settings) -> RunSummary:
         summary.timings_s["total"],
     )
     return summary
+
+
+def _sample_feedback(s: Settings):
+    """(rows in the store, the latest window's size, a bounded sample: the latest window, then a uniform
+    sample of the older rows), so a run costs the same whatever the store's size."""
+    store = open_store(s)
+    try:
+        n = store.count()
+        window = min(n, s.report_window)
+        table = store.read(sample_positions(n, n - window, max(s.report_max_rows, window), s.seed + n)) if n else None
+    finally:
+        store.close()
+    return n, window, table
+
+
+def _record_status(ws, project_id, paths: Paths, summary: RunSummary, now: datetime) -> RunSummary:
+    """A run with nothing to report records the fact, with the row count, so the dashboard shows why
+    nothing else moved."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import RowCount
+
+    df = pd.DataFrame({"rows": [summary.prod_rows]})
+    snap = Report([RowCount()]).run(
+        Dataset.from_pandas(df, data_definition=DataDefinition(numerical_columns=["rows"])),
+        None,
+        timestamp=now,
+        tags=["status", summary.status],
+    )
+    ws.add_run(project_id, snap, include_data=False, name=summary.status)
+    _write_latest(paths, summary)
+    log.info("reports: %s (%d feedback rows, need %d)", summary.status, summary.prod_rows, MIN_ROWS)
+    return summary
+
+
+def _feedback_frame(paths: Paths, prod: pd.DataFrame, summary: RunSummary) -> pd.DataFrame:
+    """The feedback rows' cells, with the model version as a number. The seed's prod_data.csv has the
+    vector, target and prediction only; a hand-made one may lack the prediction too. What a column
+    feeds is skipped without it, and said once per process."""
+    summary.missing_columns = [c for c in OPTIONAL_COLUMNS if c not in prod.columns]
+    _say_missing(paths.prod_data, summary.missing_columns)
+    if "model_version" in prod.columns:
+        prod = prod.assign(
+            model_number=prod["model_version"].astype(str).str.lstrip("v").apply(pd.to_numeric, errors="coerce")
+        )
+    return prod
+
+
+def _report_scope(ws, project_id, s: Settings, summary, scope: str, vectors, part, classes, now) -> None:
+    """Drift, quality and model-version snapshots over one scope ("all" rows read, or the latest
+    "window"), into the workspace and the summary."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import MeanValue
+
+    ref_X, prod_X, pca = vectors
+    t = time.perf_counter()
+    snap, share, score, detected = drift_report(
+        ref_X, prod_X, pca, share_alert=DRIFT_SHARE_ALERT, timestamp=now, tags=["drift", scope]
+    )
+    ws.add_run(project_id, snap, include_data=False, name=f"drift ({scope})")
+    summary.timings_s[f"drift_{scope}"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    numbers = {}
+    if PREDICTION in part.columns:
+        qsnap, numbers = quality_report(part, classes, min_f1=s.retrain_min_f1, timestamp=now, tags=["quality", scope])
+        ws.add_run(project_id, qsnap, include_data=False, name=f"quality ({scope})")
+    if "model_number" in part.columns:
+        versions = part[["model_number"]].fillna(0)
+        vsnap = Report([MeanValue(column="model_number")]).run(
+            Dataset.from_pandas(versions, data_definition=DataDefinition(numerical_columns=["model_number"])),
+            None,
+            timestamp=now,
+            tags=["quality", scope],
+        )
+        ws.add_run(project_id, vsnap, include_data=False, name=f"model version ({scope})")
+    summary.timings_s[f"quality_{scope}"] = round(time.perf_counter() - t, 2)
+    if scope == "all":
+        summary.drift_share, summary.embedding_drift = share, score
+        summary.embedding_drift_detected = detected
+        summary.f1, summary.precision = numbers.get("F1Score"), numbers.get("Precision")
+        summary.recall = summary.balanced_accuracy = numbers.get("Recall")
+        summary.accuracy = numbers.get("Accuracy")
+    else:
+        summary.drift_share_window, summary.embedding_drift_window = share, score
+        summary.f1_window = numbers.get("F1Score")
 
 
 def _say_missing(prod_data: Path, missing: list[str]) -> None:

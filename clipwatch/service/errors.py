@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from clipwatch.errors import ArtifactError, ClipwatchError
-from clipwatch.feedback import StorageFullError, StoreMismatchError
+from clipwatch.stores import StorageFullError, StoreMismatchError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def store_mismatch(_: Request, exc: StoreMismatchError):
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
-    try:  # the database store (clipwatch.pgstore): down or saturated is a retryable 503, never a 500
+    try:  # the database store (clipwatch.stores.postgres): down or saturated is a retryable 503, never a 500
         from psycopg import OperationalError
         from psycopg_pool import PoolTimeout
 

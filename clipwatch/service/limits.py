@@ -19,8 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clipwatch.settings import Settings
 
-UPLOAD_PATHS = frozenset({"/predict", "/predict/batch", "/feedback", "/jobs/timeline"})
-LONG_UPLOADS = frozenset({"/jobs/timeline"})  # long videos: their own size limit and deadline
+# A route whose declared request body has one of these types takes files (the upload limit); any
+# other body, JSON included, gets the JSON limit.
+FILE_TYPES = frozenset({"multipart/form-data", "application/octet-stream"})
 # Multipart framing adds a little to the clips themselves; allow it without letting a file exceed the limit.
 FRAMING_SLACK = 64 * 1024
 
@@ -33,10 +34,24 @@ def long_upload_limit(settings: Settings) -> int:
     return int(settings.timeline_max_upload_mb * 2**20) + FRAMING_SLACK + 1024
 
 
+def upload_paths(openapi: dict) -> frozenset[str]:
+    """The paths whose declared request body takes files, read off the app's OpenAPI document."""
+    return frozenset(
+        path
+        for path, item in openapi.get("paths", {}).items()
+        for op in item.values()
+        if isinstance(op, dict) and FILE_TYPES & set(op.get("requestBody", {}).get("content", {}))
+    )
+
+
 class RequestLimits:
-    def __init__(self, app: ASGIApp, settings: Settings):
+    def __init__(
+        self, app: ASGIApp, settings: Settings, uploads: frozenset[str], long_uploads: frozenset[str] = frozenset()
+    ):
         self.app = app
         self.settings = settings
+        self.uploads = uploads
+        self.long_uploads = long_uploads  # long videos: their own size limit and deadline
         self.json_limit = int(settings.max_json_kb * 1024)
         self.upload_limit = upload_limit(settings, settings.batch_max_files)
         self.long_limit = long_upload_limit(settings)
@@ -47,10 +62,10 @@ class RequestLimits:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-        upload = scope["path"] in UPLOAD_PATHS and ctype != "application/json"
+        upload = scope["path"] in self.uploads and ctype != "application/json"
         limit, setting = (self.upload_limit, "MAX_UPLOAD_MB") if upload else (self.json_limit, "CLIPWATCH_MAX_JSON_KB")
         timeout = (self.settings.body_timeout_s, "CLIPWATCH_BODY_TIMEOUT_S")
-        if upload and scope["path"] in LONG_UPLOADS:
+        if upload and scope["path"] in self.long_uploads:
             limit, setting = self.long_limit, "CLIPWATCH_TIMELINE_MAX_UPLOAD_MB"
             timeout = (self.settings.timeline_body_timeout_s, "CLIPWATCH_TIMELINE_BODY_TIMEOUT_S")
         declared = headers.get("content-length", "")

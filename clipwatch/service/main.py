@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import clipwatch
 from clipwatch.service.docs import mount_offline_docs
 from clipwatch.service.errors import install_error_handlers
-from clipwatch.service.limits import RequestLimits
+from clipwatch.service.limits import RequestLimits, upload_paths
 from clipwatch.service.request_id import RequestId
 from clipwatch.service.routes import feedback, jobs, model, ops, predict
 from clipwatch.service.runtime import Service
@@ -47,13 +47,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
     app.add_middleware(Observe)
-    # Added last, so it runs first: sizes and deadlines hold before any other code sees the request.
-    app.add_middleware(RequestLimits, settings=settings)
-    # Outermost of all: every answer, the limits' included, carries the request id.
-    app.add_middleware(RequestId)
     install_error_handlers(app)
     for module in (predict, feedback, jobs, model, ops):
         app.include_router(module.router)
+    # Added last, so it runs first: sizes and deadlines hold before any other code sees the request.
+    # Which routes take files is read off the routes' own request bodies, so a new one cannot be missed.
+    app.add_middleware(
+        RequestLimits, settings=settings, uploads=upload_paths(app.openapi()), long_uploads=jobs.LONG_UPLOADS
+    )
+    # Outermost of all: every answer, the limits' included, carries the request id.
+    app.add_middleware(RequestId)
     return app
 
 

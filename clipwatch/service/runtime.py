@@ -4,53 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import threading
-import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-from pathlib import Path
+from contextlib import suppress
 
-from fastapi import HTTPException, Request
-from starlette.concurrency import run_in_threadpool
-
-from clipwatch.decode_budget import Cancelled
-from clipwatch.jobs import JobStore
+from clipwatch.history import RetrainOutcome
+from clipwatch.live_model import ModelHolder
 from clipwatch.loop import ExternalTrainer, RetrainLoop
 from clipwatch.paths import Paths
-from clipwatch.prediction_log import CachedPrediction
-from clipwatch.predictor import Prediction, Predictor
-from clipwatch.retrain import RetrainOutcome
+from clipwatch.predictor import Predictor
 from clipwatch.service.metrics import Metrics
-from clipwatch.service.state import ModelHolder, PredictionCache
+from clipwatch.service.predicting import Predicting
+from clipwatch.service.prediction_cache import PredictionCache
+from clipwatch.service.recording import Recording
 from clipwatch.service.timeline_jobs import TimelineRunner
-from clipwatch.service.uploads import Upload, process_dir, receive
+from clipwatch.service.uploads import process_dir
 from clipwatch.settings import Settings
 from clipwatch.stores import open_store
-from clipwatch.video import ClipError
+from clipwatch.timeline.jobs import JobStore
 
 
-@asynccontextmanager
-async def watch_disconnect(request: Request) -> AsyncIterator[threading.Event]:
-    """An event that is set when the client hangs up, for as long as the block runs.
-
-    Call it once the body is in: from then on the only message the server can receive is the
-    disconnect."""
-    gone = threading.Event()
-
-    async def watch() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        gone.set()
-
-    task = asyncio.create_task(watch())
-    try:
-        yield gone
-    finally:
-        task.cancel()
-
-
-class Service:
+class Service(Predicting, Recording):
     """The live model, recent predictions, the feedback store, the retrain loop and the metrics."""
 
     def __init__(self, settings: Settings):
@@ -108,38 +80,3 @@ class Service:
         self.metrics.retrain_duration.observe(outcome.duration_s)
         if outcome.outcome == "promoted":
             self.holder.reload()
-
-    def predictor(self) -> Predictor:
-        p = self.holder.predictor
-        if p is None:
-            raise HTTPException(503, f"model not loaded: {self.holder.error or 'starting up'}")
-        return p
-
-    async def receive(self, request: Request, max_files: int = 1) -> Upload:
-        """The request's clips streamed to this process's upload folder, each within MAX_UPLOAD_MB."""
-        max_bytes = int(self.settings.max_upload_mb * 2**20)
-        return await receive(request, tmp_dir=self.tmp_dir, max_bytes=max_bytes, max_files=max_files)
-
-    async def predict_file(
-        self, path: Path, cancel: threading.Event | None = None, filename: str = ""
-    ) -> tuple[str, Prediction]:
-        """Classify a received clip within the decode budget; cancel (see watch_disconnect) stops it."""
-        predictor = self.predictor()
-        async with self.slots:
-            try:
-                pred = await run_in_threadpool(predictor.predict_path, path, cancel)
-            except ClipError as exc:
-                raise HTTPException(422, str(exc).replace(path.name, "uploaded file")) from exc
-            except Cancelled:
-                self.metrics.cancelled.inc()
-                raise HTTPException(400, "the client went away; decoding stopped") from None
-        pid = uuid.uuid4().hex
-        cached = CachedPrediction(
-            pred.embedding.vector, pred.label, pred.confidence, pred.model_version, time.time(), filename
-        )
-        await run_in_threadpool(self.cache.put, pid, cached)  # into the store's prediction log
-        for stage in ("decode", "embed", "classify"):
-            self.metrics.stage.labels(stage).observe(pred.timings_ms[stage] / 1e3)
-        self.metrics.predictions.labels(pred.label).inc()
-        self.metrics.confidence.observe(pred.confidence)
-        return pid, pred

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from clipwatch.predictor import Prediction
 
 
 class VideoMeta(BaseModel):
@@ -29,6 +34,26 @@ class PredictResponse(BaseModel):
     model_version: str
     timings_ms: Timings
     video: VideoMeta
+
+    @classmethod
+    def of(cls, pid: str, p: Prediction) -> PredictResponse:
+        info = p.embedding.info
+        return cls(
+            prediction_id=pid,
+            label=p.label,
+            confidence=p.confidence,
+            probabilities=p.probabilities,
+            model_version=p.model_version,
+            timings_ms={k: round(v, 2) for k, v in p.timings_ms.items()},
+            video={
+                "frames": info.frames,
+                "fps": round(info.fps, 3),
+                "width": info.width,
+                "height": info.height,
+                "duration_s": round(info.duration_s, 3),
+                "sampled_frames": p.embedding.sampled_frames,
+            },
+        )
 
 
 class BatchItem(BaseModel):

@@ -2,7 +2,7 @@
 
 Jobs run in threads of their own (at most CLIPWATCH_TIMELINE_JOBS at once, CLIPWATCH_TIMELINE_QUEUE more
 waiting; beyond that a new one gets 503), against the model live when the job starts. Their state lives
-on disk (clipwatch.jobs), so the page that started one can reload, and any worker answers for it.
+on disk (clipwatch.timeline.jobs), so the page that started one can reload, and any worker answers for it.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from clipwatch.decode_budget import Cancelled
-from clipwatch.jobs import FINISHED, HEARTBEAT_S, JobNotFound, JobStore
+from clipwatch.live_model import ModelHolder
 from clipwatch.service.metrics import Metrics
-from clipwatch.service.state import ModelHolder
 from clipwatch.settings import Settings
-from clipwatch.timeline import Limits, Windowing, run_timeline
+from clipwatch.timeline.jobs import FINISHED, HEARTBEAT_S, JobNotFound, JobStore
+from clipwatch.timeline.windows import Limits, Windowing, run_timeline
 from clipwatch.video import ClipError, VideoInfo
 
 log = logging.getLogger(__name__)

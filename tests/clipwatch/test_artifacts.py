@@ -5,7 +5,7 @@ import pytest
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.errors import ArtifactError
 from clipwatch.paths import METADATA_FILE, Paths
-from tests.support import private_copy
+from devtools.sandbox import private_copy
 
 
 @pytest.fixture

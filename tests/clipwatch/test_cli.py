@@ -68,6 +68,6 @@ def test_a_command_needing_the_trainer_extras_says_so_in_one_line(settings, tmp_
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
         "error: this command needs cv2, which this install leaves out; "
-        "use the trainer image or pip install -r export/requirements.txt 'clipwatch[export]'"
+        "use the bootstrap image or pip install -r export/requirements.txt 'clipwatch[export]'"
     ]
     assert not (tmp_path / "v").exists()

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import pytest
 
-from clipwatch.client.api import ApiClient, ApiError
+from clipwatch.client.http import ApiClient, ApiError
 
 
 class Flaky(BaseHTTPRequestHandler):

@@ -8,8 +8,9 @@ import pytest
 from clipwatch.artifacts import check_compatible
 from clipwatch.contract import read_sidecar
 from clipwatch.errors import ArtifactError, DatasetError
-from clipwatch.feedback import FeedbackRow, FeedbackStore, StoreMismatchError
 from clipwatch.paths import Paths
+from clipwatch.stores import FeedbackRow, StoreMismatchError
+from clipwatch.stores.csv_rows import CsvAppender
 
 
 def test_build_ref_records_its_contract_and_models_carry_it(settings, embedder, trained):
@@ -58,14 +59,14 @@ def test_training_refuses_a_reference_table_built_with_other_settings(make_setti
 def test_feedback_of_another_width_or_contract_never_reaches_the_file(settings, embedder, tmp_path):
     path = tmp_path / "prod_data.csv"
     contract = embedder.contract()
-    store = FeedbackStore(path, embedder.dim, contract)
+    store = CsvAppender(path, embedder.dim, contract)
     store.append([FeedbackRow(np.zeros(embedder.dim, np.float32), "walk", "walk")])
     assert read_sidecar(path) == contract
     before = path.read_bytes()
-    wider = FeedbackStore(path, embedder.dim * 2)
+    wider = CsvAppender(path, embedder.dim * 2)
     with pytest.raises(StoreMismatchError, match=r"move prod_data\.csv aside"):
         wider.append([FeedbackRow(np.zeros(embedder.dim * 2, np.float32), "walk", "walk")])
-    same_width_other_k = FeedbackStore(path, embedder.dim, {**contract, "num_frames": contract["num_frames"] * 2})
+    same_width_other_k = CsvAppender(path, embedder.dim, {**contract, "num_frames": contract["num_frames"] * 2})
     with pytest.raises(StoreMismatchError, match="num_frames"):
         same_width_other_k.append([FeedbackRow(np.zeros(embedder.dim, np.float32), "walk", "walk")])
     assert path.read_bytes() == before

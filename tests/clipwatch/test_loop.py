@@ -2,9 +2,9 @@
 
 import pytest
 
+from clipwatch.history import RetrainOutcome, append_history
 from clipwatch.loop import RetrainLoop, missed_trigger, retrain_due
 from clipwatch.paths import Paths
-from clipwatch.retrain import RetrainOutcome, append_history
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from clipwatch.processes import NotReady, free_port, start, stop, wait_http
+from devtools.processes import NotReady, free_port, start, stop, wait_http
 
 
 def test_a_service_that_answers_is_started_and_stopped(tmp_path):

@@ -7,10 +7,12 @@ from clipwatch import classifiers
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.classifiers import CLASSIFIERS
 from clipwatch.dataset import read_embeddings
-from clipwatch.feedback import FeedbackRow, FeedbackStore
+from clipwatch.history import read_history
 from clipwatch.loop import retrain
 from clipwatch.paths import Paths
-from clipwatch.retrain import read_history, rows_seen
+from clipwatch.retrain import rows_seen
+from clipwatch.stores import FeedbackRow
+from clipwatch.stores.csv_rows import CsvAppender
 from clipwatch.train import train
 
 
@@ -22,7 +24,7 @@ def add_feedback(settings, n: int, offset: int = 0) -> None:
         FeedbackRow(X[(offset + i) % len(y)], str(y[(offset + i) % len(y)]), "walk", f"{offset + i:032x}", "v0001", 0.5)
         for i in range(n)
     ]
-    FeedbackStore(paths.prod_data, X.shape[1]).append(rows)
+    CsvAppender(paths.prod_data, X.shape[1]).append(rows)
 
 
 def test_each_retrain_is_judged_on_the_rows_newer_than_its_champion(make_settings):
@@ -107,7 +109,7 @@ def poison(settings, n: int, true_class: str, claimed: str) -> None:
         FeedbackRow(own[i % len(own)] + rng.normal(0, 1e-3, X.shape[1]).astype(np.float32), claimed, true_class)
         for i in range(n)
     ]
-    FeedbackStore(paths.prod_data, X.shape[1]).append(rows)
+    CsvAppender(paths.prod_data, X.shape[1]).append(rows)
 
 
 def steady_champion(make_settings):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from clipwatch.client.api import ApiClient
+from clipwatch.client.http import ApiClient
 from clipwatch.client.simulate import simulate, summary_table
 
 pytestmark = pytest.mark.slow

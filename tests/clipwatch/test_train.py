@@ -6,8 +6,8 @@ import pytest
 
 from clipwatch.dataset import embedding_columns, format_vector, read_embeddings
 from clipwatch.errors import DatasetError
-from clipwatch.evaluate import classification_metrics
 from clipwatch.paths import CONFUSION_FILE, MODEL_FILE, Paths
+from clipwatch.quality import classification_metrics
 from clipwatch.train import load_training_data, train
 from tests.conftest import CLIPS_PER_CLASS
 

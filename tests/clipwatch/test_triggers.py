@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from clipwatch.dataset import read_embeddings
-from clipwatch.feedback import FeedbackRow, FeedbackStore, recent_rows
+from clipwatch.history import read_history
 from clipwatch.loop import RetrainLoop
 from clipwatch.paths import Paths
-from clipwatch.retrain import read_history
+from clipwatch.stores import FeedbackRow
+from clipwatch.stores.csv_rows import CsvAppender, recent_rows
 from clipwatch.triggers import Trigger, answered, drift_trigger, due, performance_trigger
 
 DRIFT = {"timestamp": "2026-12-02T10:00:00+00:00", "drift_detected": True, "drift_since": "2026-12-02T09:00:00+00:00",
@@ -27,7 +28,7 @@ def feedback(s, n: int, wrong: bool, version: str = "v0001", offset: int = 0) ->
         target = str(y[i % len(y)])
         pred = classes[(classes.index(target) + 1) % len(classes)] if wrong else target
         rows.append(FeedbackRow(X[i % len(y)], target, pred, f"{i:032x}", version, 0.9))
-    return FeedbackStore(paths.prod_data, X.shape[1]).append(rows).rows
+    return CsvAppender(paths.prod_data, X.shape[1]).append(rows).rows
 
 
 def write_latest(s, body: dict) -> None:
@@ -114,7 +115,7 @@ def test_the_loop_runs_and_records_a_drift_or_performance_retrain(make_settings,
 def test_a_report_run_keeps_one_drift_episode_across_runs(make_settings, tmp_path):
     from clipwatch.reporting import run_reports
     from clipwatch.synth import generate_dataset
-    from tests.support import feed as feed_clips
+    from devtools.sandbox import feed as feed_clips
 
     s = make_settings()
     clips = generate_dataset(tmp_path / "clips", per_class=3, seed=11, shift=True, start=3000, progress=False)

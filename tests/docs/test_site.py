@@ -57,3 +57,15 @@ def test_the_cli_reference_lists_every_command_and_its_options(site):
             for opt in param.opts:
                 if opt.startswith("--"):
                     assert re.search(re.escape(opt) + r"\b", html), (name, opt)
+
+
+def test_the_settings_page_lists_every_setting_with_its_description(site):
+    from clipwatch.settings import Settings
+
+    html = (site / "settings" / "index.html").read_text()
+    assert "the settings' own" in html  # the hand-written introduction comes first
+    for name, field in Settings.model_fields.items():
+        assert field.description, f"{name} has no description: the settings page would have no meaning for it"
+        variable = f"CLIPWATCH_{name.upper()}"
+        aliases = getattr(field.validation_alias, "choices", [variable])
+        assert any(f"<code>{a}</code>" in html for a in aliases), name

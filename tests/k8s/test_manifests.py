@@ -93,7 +93,7 @@ def test_pods_run_non_root_with_requests_and_the_right_image(objects):
         "webapp": "clipwatch-webapp",
         "reporting": "clipwatch-reporting",
         "clipwatch-reports": "clipwatch-reporting",
-        "clipwatch-bootstrap": "clipwatch-trainer",  # the only pod with torch
+        "clipwatch-bootstrap": "clipwatch-bootstrap",  # the only pod with torch
         "clipwatch-retrain": "clipwatch-serving",
         "watcher": "clipwatch-serving",  # clipwatch watch ships in the serving image
         "trainer": "clipwatch-serving",  # clipwatch trainer needs the model stack only

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import yaml
 
-from clipwatch.processes import free_port, start, stop
 from clipwatch.settings import PROJECT_ROOT
+from devtools.processes import free_port, start, stop
 from tests.service.conftest import clip_bytes
 
 MONITORING = PROJECT_ROOT / "monitoring"

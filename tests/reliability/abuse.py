@@ -28,9 +28,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from clipwatch.processes import free_port, start, stop
 from clipwatch.settings import PROJECT_ROOT, Settings
-from tests.support import private_copy
+from devtools.processes import free_port, start, stop
+from devtools.sandbox import private_copy
 
 TICKS = os.sysconf("SC_CLK_TCK")
 MB = 2**20

@@ -23,8 +23,8 @@ from schemathesis.core.failures import FailureGroup
 
 from clipwatch.paths import Paths
 from clipwatch.settings import PROJECT_ROOT, Settings
+from devtools.sandbox import private_copy
 from tests.reliability.corpus import Case, build, judge
-from tests.support import private_copy
 
 KEY = "fuzz-key"
 # A schema cannot say "a decodable video", so schema-valid uploads of random bytes are rightly refused

@@ -22,10 +22,10 @@ import numpy as np
 import psutil
 
 from clipwatch.artifacts import ArtifactStore
+from clipwatch.history import read_history
 from clipwatch.paths import MODEL_FILE, Paths
-from clipwatch.retrain import read_history
 from clipwatch.settings import PROJECT_ROOT, Settings
-from tests.support import auth, private_copy
+from devtools.sandbox import auth, private_copy
 
 MIX = (("predict", 0.6), ("batch", 0.15), ("feedback", 0.25))
 

@@ -12,8 +12,8 @@ import pytest
 
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.dataset import read_embeddings
+from clipwatch.history import read_history
 from clipwatch.paths import Paths
-from clipwatch.retrain import read_history
 from tests.service.conftest import LiveServer, clip_bytes
 
 pytestmark = pytest.mark.slow

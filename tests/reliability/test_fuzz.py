@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from clipwatch.processes import free_port
+from devtools.processes import free_port
 from tests.reliability.fuzz import KEY, fuzz_schema
 
 pytestmark = pytest.mark.slow

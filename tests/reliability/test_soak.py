@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from clipwatch.history import read_history
 from clipwatch.paths import Paths
-from clipwatch.retrain import read_history
 from tests.reliability.soak import Soak, figures, pick_clips
 
 pytestmark = pytest.mark.slow

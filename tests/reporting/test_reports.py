@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from clipwatch.paths import Paths
-from clipwatch.processes import NotReady, free_port, stop, wait_http
 from clipwatch.reporting import DRIFT_SHARE_ALERT, run_reports
 from clipwatch.settings import PROJECT_ROOT
 from clipwatch.synth import generate_dataset
-from tests.support import feed
+from devtools.processes import NotReady, free_port, stop, wait_http
+from devtools.sandbox import feed
 
 pytestmark = pytest.mark.slow
 

@@ -72,7 +72,7 @@ def test_images_are_tagged_with_the_package_version_everywhere():
                 assert svc["image"].split(":")[1] == __version__, (file, name, svc["image"])
     kustomization = yaml.safe_load((PROJECT_ROOT / "k8s" / "kustomization.yaml").read_text())
     assert {i["name"]: i["newTag"] for i in kustomization["images"]} == {
-        f"clipwatch-{c}": __version__ for c in ("serving", "webapp", "reporting", "trainer")
+        f"clipwatch-{c}": __version__ for c in ("serving", "webapp", "reporting", "bootstrap")
     }
 
 
@@ -83,7 +83,7 @@ def test_one_multi_stage_dockerfile_and_the_per_component_files_follow_it():
     services = load()
     targets = {name: svc["build"]["target"] for name, svc in services.items() if "build" in svc}
     assert targets == {
-        "init": "trainer",
+        "init": "bootstrap",
         "serving-api": "serving",
         "webapp": "webapp",
         "reporting": "reporting",

@@ -19,7 +19,7 @@ ENTRY = {
     "serving": ["serving"],
     "webapp": ["webapp"],
     "reporting": ["reporting"],
-    "export": ["export", "clipwatch/cli.py"],
+    "export": ["export", "clipwatch/cli/main.py"],
 }
 
 

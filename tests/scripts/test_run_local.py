@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from clipwatch.processes import free_port
 from clipwatch.settings import PROJECT_ROOT
+from devtools.processes import free_port
 
 SUPERVISOR = """
 import sys

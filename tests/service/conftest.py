@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from clipwatch.processes import free_port, serving_cmd, start, stop
 from clipwatch.settings import Settings
-from tests.support import auth, private_copy
+from devtools.processes import free_port, serving_cmd, start, stop
+from devtools.sandbox import auth, private_copy
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import psycopg
 import pytest
 import requests
 
-from clipwatch.nginx_local import LocalNginx, binary
+from clipwatch.history import read_history
 from clipwatch.paths import Paths
-from clipwatch.retrain import read_history
 from clipwatch.trainer import Trainer
+from devtools.nginx_local import LocalNginx, binary
 from tests.service.conftest import clip_bytes
 
 pytestmark = pytest.mark.slow

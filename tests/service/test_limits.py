@@ -9,6 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 
+from fastapi import APIRouter, FastAPI
+
+from clipwatch.service.limits import upload_paths
+from clipwatch.service.main import create_app
+from clipwatch.service.openapi import upload_body
+from clipwatch.service.routes import jobs
 from clipwatch.service.uploads import process_dir
 from tests.conftest import gradient_frames, write_clip
 from tests.service.conftest import clip_bytes
@@ -98,6 +104,24 @@ def test_uploads_are_capped_while_they_stream(client_for):
     assert status == 413 and b"MAX_UPLOAD_MB" in detail
     assert body.sent <= 19  # 1 MiB plus 128 KiB of multipart framing slack, in 64 KiB chunks
     assert not list(client.app.state.service.tmp_dir.iterdir())
+
+
+def test_every_route_that_takes_files_gets_the_upload_limit_and_only_those(settings):
+    # Read off the routes' declared bodies: a new upload route cannot be left on the 64 KiB JSON limit.
+    app = create_app(settings)
+    assert upload_paths(app.openapi()) == {"/predict", "/predict/batch", "/feedback", "/jobs/timeline"}
+    assert upload_paths(app.openapi()) >= jobs.LONG_UPLOADS
+    router = APIRouter()
+
+    @router.post("/clips/new", openapi_extra=upload_body())
+    async def new_route() -> None: ...
+
+    @router.post("/notes")
+    async def json_route() -> None: ...
+
+    extra = FastAPI()
+    extra.include_router(router)
+    assert upload_paths(extra.openapi()) == {"/clips/new"}
 
 
 def test_a_slow_body_gets_408_when_its_time_is_up(client_for):

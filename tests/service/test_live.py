@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from clipwatch.artifacts import ArtifactStore
+from clipwatch.history import read_history
 from clipwatch.paths import Paths
-from clipwatch.retrain import read_history
 from tests.service.conftest import clip_bytes
 
 pytestmark = pytest.mark.slow
@@ -91,10 +91,11 @@ def test_a_retrain_killed_mid_way_leaves_the_previous_model_serving(make_setting
     paths = Paths.from_settings(settings)
     # Enough feedback rows for a retrain to have work to do.
     from clipwatch.dataset import read_embeddings
-    from clipwatch.feedback import FeedbackRow, FeedbackStore
+    from clipwatch.stores import FeedbackRow
+    from clipwatch.stores.csv_rows import CsvAppender
 
     X, y, _ = read_embeddings(paths.ref_data)
-    FeedbackStore(paths.prod_data, X.shape[1]).append([FeedbackRow(X[i], y[i], y[i]) for i in range(0, len(y), 3)])
+    CsvAppender(paths.prod_data, X.shape[1]).append([FeedbackRow(X[i], y[i], y[i]) for i in range(0, len(y), 3)])
     env = {
         **os.environ,
         "CLIPWATCH_DATA_DIR": str(paths.data_dir),

@@ -23,7 +23,7 @@ def test_a_live_api_writes_json_lines_naming_each_request(live_server, videos):
         r = c.post("/predict", files={"file": ("a.mp4", clip_bytes(videos))}, headers={"X-Request-ID": "demo-1"})
     assert r.headers["x-request-id"] == "demo-1"
     lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.strip()]  # all JSON
-    assert any(e["logger"] == "clipwatch.service.state" and "is live" in e["message"] for e in lines)
+    assert any(e["logger"] == "clipwatch.live_model" and "is live" in e["message"] for e in lines)
     (access,) = [e for e in lines if e.get("path") == "/predict"]
     assert access["request_id"] == "demo-1" and access["status"] == 200 and access["method"] == "POST"
     assert {e["logger"] for e in lines} & {"uvicorn.error"}  # uvicorn's own lines, in the same format

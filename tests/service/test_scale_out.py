@@ -8,8 +8,8 @@ import time
 import psycopg
 import pytest
 
+from clipwatch.history import read_history
 from clipwatch.paths import Paths
-from clipwatch.retrain import read_history
 from clipwatch.trainer import Trainer
 from tests.service.test_feedback import predict, wait_for
 
@@ -74,7 +74,7 @@ def test_the_trainer_retrains_every_k_rows_and_the_replicas_swap(client_for, vid
 
 
 def test_a_database_that_goes_away_is_a_503_to_retry_and_the_api_stays_up(client_for, videos, postgres_server):
-    from clipwatch.pg_local import LocalPostgres
+    from devtools.pg_local import LocalPostgres
 
     with LocalPostgres() as pg:
         c = client_for(database_url=pg.url, database_connect_timeout_s=2)

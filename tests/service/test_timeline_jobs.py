@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from clipwatch.jobs import JobStore
 from clipwatch.paths import Paths
 from clipwatch.synth.long import render_long
+from clipwatch.timeline.jobs import JobStore
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from clipwatch.processes import free_port, start, stop, webapp_cmd
 from clipwatch.settings import PROJECT_ROOT
+from devtools.processes import free_port, start, stop, webapp_cmd
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = PROJECT_ROOT / "build" / "e2e-classify.png"

@@ -10,19 +10,19 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from clipwatch.feedback import FeedbackRow
-from clipwatch.jobs import JobNotFound
 from clipwatch.service.deps import KeyRequired, ServiceDep
 from clipwatch.service.errors import problems
 from clipwatch.service.openapi import BINARY, ERRORS, form, request_body
-from clipwatch.service.routes.feedback import checked_target, store
 from clipwatch.service.runtime import Service
 from clipwatch.service.schemas import FeedbackResponse, JobStatus, WindowFeedbackRequest
 from clipwatch.service.uploads import display_name, receive
-from clipwatch.timeline import Timeline, Windowing
+from clipwatch.timeline.jobs import JobNotFound
+from clipwatch.timeline.windows import Timeline, Windowing
 from clipwatch.video import ClipError, probe
 
 router = APIRouter(prefix="/jobs", tags=["timeline"], responses=ERRORS)
+TIMELINE = "/timeline"
+LONG_UPLOADS = frozenset({router.prefix + TIMELINE})  # long videos: their own upload limit and deadline
 
 # Room on the jobs volume beyond the upload itself, so a timeline never fills the disk feedback lands on.
 DISK_HEADROOM = 512 * 2**20
@@ -49,7 +49,7 @@ def _check_disk(service: Service, request: Request) -> None:
 
 
 @router.post(
-    "/timeline",
+    TIMELINE,
     status_code=202,
     response_model=JobStatus,
     dependencies=[KeyRequired],
@@ -161,23 +161,9 @@ async def cancel_job(job_id: str, service: ServiceDep) -> JobStatus:
 )
 async def window_feedback(job_id: str, request: Request, service: ServiceDep) -> FeedbackResponse:
     """The true label of one window: its clip vector becomes a prod_data.csv row, as clip feedback does."""
-    predictor = service.predictor()
+    service.predictor()
     try:
         body = WindowFeedbackRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise HTTPException(422, f"invalid feedback JSON: {problems(exc.errors())}") from exc
-    target = checked_target(service, predictor, body.target)
-    status = await run_in_threadpool(_status, service, job_id)
-    if status["status"] != "done":
-        raise HTTPException(409, f"job {job_id} is {status['status']}: give feedback once it is done")
-    try:
-        vector = await run_in_threadpool(service.jobs.vector, job_id, body.window)
-        window = (await run_in_threadpool(service.jobs.result, job_id))["windows"][body.window]
-    except IndexError as exc:
-        raise HTTPException(422, str(exc)) from None
-    except JobNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    row = FeedbackRow(
-        vector, target, window["label"], f"{job_id}:{body.window}", status["model_version"], window["confidence"]
-    )
-    return await store(service, row)
+    return await service.feedback_for_window(job_id, body.window, body.target)
