@@ -16,7 +16,7 @@ from pathlib import Path
 from clipwatch.errors import DatasetError
 
 # Files written before a setting existed were built with its only value at the time.
-LEGACY = {"sampling": "segment-centres", "pooling": "mean"}
+LEGACY = {"sampling": "segment-centres", "pooling": "mean", "stream": "rgb", "dynamic_frames": None}
 REBUILD = "rebuild with `clipwatch build-ref` then `clipwatch train` (docs/embedding.md, 'Changing the embedding')"
 
 
@@ -28,6 +28,8 @@ def from_metadata(metadata: dict) -> dict:
         "input_size": metadata.get("input_size"),
         "sampling": metadata.get("sampling", LEGACY["sampling"]),
         "pooling": metadata.get("pooling", LEGACY["pooling"]),
+        "stream": metadata.get("stream", LEGACY["stream"]),
+        "dynamic_frames": metadata.get("dynamic_frames", LEGACY["dynamic_frames"]),
         "embedding_dim": metadata.get("embedding_dim"),
     }
 

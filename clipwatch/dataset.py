@@ -17,6 +17,7 @@ import pandas as pd
 from clipwatch.contract import write_sidecar
 from clipwatch.embedding import ClipEmbedder
 from clipwatch.errors import DatasetError
+from clipwatch.groups import name_groups, write_clips
 from clipwatch.paths import VIDEO_EXTENSIONS
 from clipwatch.video import ClipError
 
@@ -96,6 +97,8 @@ class BuildReport:
     skipped: list[tuple[Path, str]]
     counts: dict[str, int]
     small_classes: dict[str, int]
+    groups: int = 0  # source recordings named (0: none known, figures will be random folds)
+    unnamed: int = 0  # clips the regex or manifest did not name (each its own group)
 
 
 def embed_many(
@@ -119,12 +122,22 @@ def embed_many(
 
 
 def build_reference(
-    embedder: ClipEmbedder, videos: str | Path, out: str | Path, *, progress: bool = True
+    embedder: ClipEmbedder,
+    videos: str | Path,
+    out: str | Path,
+    *,
+    group: str | None = None,
+    manifest: str | Path | None = None,
+    progress: bool = True,
 ) -> BuildReport:
-    """Embed every clip under videos into out (emb_1..emb_D, target), written atomically."""
+    """Embed every clip under videos into out (emb_1..emb_D, target), written atomically, and each row's
+    clip and source recording (group regex or manifest; clipwatch.groups) into out's clips sidecar."""
     from tqdm import tqdm
 
     ds = discover(videos)
+    names = {path: f"{cls}/{path.name}" for path, cls in ds.clips}
+    found, unknown = name_groups(list(names.values()), group, manifest)
+    group_by = dict(zip(names.values(), found, strict=True))
     for cls, n in ds.small_classes.items():
         log.warning("class %r has only %d clip: training needs at least 2 per class", cls, n)
     out = Path(out)
@@ -133,6 +146,7 @@ def build_reference(
     labels = dict(ds.clips)
     skipped: list[tuple[Path, str]] = []
     counts: Counter = Counter()
+    rows: list[str] = []  # each written row's clip, in order
     with open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow([*embedding_columns(embedder.dim), TARGET])
@@ -146,6 +160,7 @@ def build_reference(
                 continue
             writer.writerow([*format_vector(vector), safe_cell(labels[path])])
             counts[labels[path]] += 1
+            rows.append(names[path])
         fh.flush()
         os.fsync(fh.fileno())
     if not counts:
@@ -154,7 +169,10 @@ def build_reference(
     os.replace(tmp, out)
     # After the table: a crash between the two leaves a record that no longer matches, which is refused.
     write_sidecar(out, embedder.contract(), videos=str(videos), rows=sum(counts.values()))
-    return BuildReport(sum(counts.values()), skipped, dict(counts), ds.small_classes)
+    groups = [group_by[c] for c in rows]
+    write_clips(out, rows, groups)
+    known = {g for g in groups if g}
+    return BuildReport(sum(counts.values()), skipped, dict(counts), ds.small_classes, len(known), unknown)
 
 
 def read_embeddings(path: str | Path) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:

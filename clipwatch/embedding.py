@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clipwatch import streams
 from clipwatch.backbone import Backbone
 from clipwatch.batching import FrameBatcher
 from clipwatch.paths import Paths
@@ -27,11 +28,12 @@ class ClipEmbedding:
     sampled_frames: int
     cnn_frames: int  # the distinct ones among them, which the CNN ran on
     timings_ms: dict[str, float] = field(default_factory=dict)
-    frame_vectors: np.ndarray | None = None  # (K, d) in time order, repeats included; what `vector` pools
+    frame_vectors: np.ndarray | None = None  # (K, d) per segment in time order, repeats included; what `vector` pools
 
 
 class ClipEmbedder:
-    """Samples K frames, runs the backbone on them and pools the K vectors (clipwatch.pooling)."""
+    """Samples K frames (K x T for dynamic images), runs the backbone on what the stream shows it
+    (clipwatch.streams) and pools the K segment vectors (clipwatch.pooling)."""
 
     def __init__(self, backbone: Backbone, settings: Settings | None = None):
         s = settings or get_settings()
@@ -63,13 +65,23 @@ class ClipEmbedder:
         return self.settings.pooling
 
     @property
+    def stream(self) -> str:
+        return self.settings.stream
+
+    @property
+    def dynamic_frames(self) -> int | None:
+        """T, the frames per dynamic image; None for the rgb stream, which makes none."""
+        return None if self.stream == "rgb" else self.settings.dynamic_frames
+
+    @property
     def frame_dim(self) -> int:
-        return self.backbone.dim
+        """Length of one segment's vector: the CNN's, twice over for rgb+dynamic."""
+        return self.backbone.dim * streams.width_factor(self.stream)
 
     @property
     def dim(self) -> int:
         """Length of a clip vector: the columns of ref_data.csv and prod_data.csv."""
-        return pooled_dim(self.backbone.dim, self.pooling)
+        return pooled_dim(self.frame_dim, self.pooling)
 
     def contract(self) -> dict:
         """What a clip vector depends on. ref_data.csv and every model record it; a mismatch is refused."""
@@ -79,11 +91,19 @@ class ClipEmbedder:
             "input_size": self.size,
             "sampling": self.sampling,
             "pooling": self.pooling,
+            "stream": self.stream,
+            "dynamic_frames": self.dynamic_frames,
             "embedding_dim": self.dim,
         }
 
+    @property
+    def frames_per_segment(self) -> int:
+        """Frames sampled per segment: T for a stream with dynamic images, else 1."""
+        return streams.frames_per_segment(self.stream, self.settings.dynamic_frames)
+
     def frames(self, path: str | Path, cancel: threading.Event | None = None) -> tuple[np.ndarray, VideoInfo]:
-        return sample_clip(path, self.settings, cancel)
+        """The clip's sampled frames: K, or K x T for a stream with dynamic images."""
+        return sample_clip(path, self.settings, cancel, self.k * self.frames_per_segment)
 
     def embed(self, path: str | Path, cancel: threading.Event | None = None) -> ClipEmbedding:
         """cancel: set it to stop decoding (sampling raises clipwatch.decode_budget.Cancelled)."""
@@ -92,7 +112,7 @@ class ClipEmbedder:
             t0 = time.perf_counter()
             frames, info = self.frames(path, cancel)
             t1 = time.perf_counter()
-            per_frame, cnn_frames = self._frame_vectors(frames, batcher)
+            per_frame, cnn_frames = self._segment_vectors(frames, batcher)
             vector = self.pool(per_frame)
             t2 = time.perf_counter()
         timings = {"decode": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3}
@@ -101,6 +121,16 @@ class ClipEmbedder:
     def frame_vectors(self, frames: np.ndarray) -> np.ndarray:
         """N x size x size x 3 uint8 pictures -> N frame vectors, in order: what the CNN makes of each."""
         return self._frame_vectors(frames, None)[0]
+
+    def segment_vectors(self, frames: np.ndarray) -> np.ndarray:
+        """n x T frames in time order (T = frames_per_segment) -> n segment vectors, what pooling sees:
+        the same for a clip's K segments as for the segments of a timeline's or a live source's grid."""
+        return self._segment_vectors(frames, None)[0]
+
+    def _segment_vectors(self, frames: np.ndarray, batcher: FrameBatcher | None) -> tuple[np.ndarray, int]:
+        n = len(frames) // self.frames_per_segment
+        vectors, cnn_frames = self._frame_vectors(streams.pictures(frames, n, self.stream), batcher)
+        return streams.segment_vectors(vectors, n, self.stream), cnn_frames
 
     def _frame_vectors(self, frames: np.ndarray, batcher: FrameBatcher | None) -> tuple[np.ndarray, int]:
         distinct, which = distinct_frames(frames)

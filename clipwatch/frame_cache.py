@@ -33,6 +33,8 @@ class FrameCache:
 
     def path(self, file_sha: str, s: Settings) -> Path:
         key = f"{file_sha}|{self.backbone}|{s.num_frames}|{s.input_size}|{s.sampling}"
+        if s.stream != "rgb":  # the rgb key stays as it was, so existing caches still hit
+            key += f"|{s.stream}|{s.dynamic_frames}"
         return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
 
     def get(self, file_sha: str, s: Settings) -> tuple[np.ndarray, float] | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from clipwatch.groups import is_grouped
 from clipwatch.settings import Settings
 
 MIN_CLASS_ROWS = 3  # a class with fewer keeps all its rows for training
@@ -32,11 +33,16 @@ class GuardSplit:
         return {"rows": len(self.guard), "id": self.id}
 
 
-def split(y_ref: np.ndarray, settings: Settings) -> GuardSplit:
-    """The guard rows of a reference set and the rest, for CLIPWATCH_GUARD_FRACTION (0: no guard set)."""
+def split(y_ref: np.ndarray, settings: Settings, groups: np.ndarray | None = None) -> GuardSplit:
+    """The guard rows of a reference set and the rest, for CLIPWATCH_GUARD_FRACTION (0: no guard set).
+
+    With groups (each row's source recording, clipwatch.groups) whole recordings are drawn, so no
+    recording has clips both in the guard set and in training."""
     rng = np.random.default_rng(settings.seed)
     guard: list[int] = []
-    if settings.guard_fraction > 0:
+    if settings.guard_fraction > 0 and groups is not None and is_grouped(groups):
+        guard = _by_group(y_ref, groups, settings.guard_fraction, rng)
+    elif settings.guard_fraction > 0:
         for cls in sorted(set(y_ref)):
             rows = np.flatnonzero(y_ref == cls)
             if len(rows) >= MIN_CLASS_ROWS:
@@ -47,6 +53,28 @@ def split(y_ref: np.ndarray, settings: Settings) -> GuardSplit:
     digest = hashlib.sha256(guard_idx.tobytes())
     digest.update("\n".join(map(str, y_ref[guard_idx])).encode())
     return GuardSplit(guard_idx, train_idx, digest.hexdigest()[:16])
+
+
+def _by_group(y_ref: np.ndarray, groups: np.ndarray, fraction: float, rng: np.random.Generator) -> list[int]:
+    """Whole recordings, in a seeded order, until the guard set holds the fraction of the rows; a
+    recording is passed over when taking it would leave a class with fewer than 2 training rows or
+    fewer than 2 recordings."""
+    want = round(len(y_ref) * fraction)
+    left = {c: int((y_ref == c).sum()) for c in set(y_ref.tolist())}
+    sources = {c: set(groups[y_ref == c].tolist()) for c in left}
+    taken: list[int] = []
+    for g in rng.permutation(sorted(set(groups.tolist()))):
+        if len(taken) >= want:
+            break
+        rows = np.flatnonzero(groups == g)
+        classes = y_ref[rows].tolist()
+        if any(left[c] - classes.count(c) < 2 or len(sources[c] - {g}) < 2 for c in set(classes)):
+            continue
+        for c in set(classes):
+            left[c] -= classes.count(c)
+            sources[c].discard(g)
+        taken.extend(rows.tolist())
+    return taken
 
 
 def trained_without(metadata: dict, g: GuardSplit) -> bool:

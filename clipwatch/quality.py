@@ -14,9 +14,10 @@ from sklearn.metrics import (
     precision_score,
     recall_score,
 )
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold, cross_val_predict
 
 from clipwatch.errors import DatasetError
+from clipwatch.groups import RANDOM, is_grouped, protocol
 
 
 def classification_metrics(y_true, y_pred, classes: list[str]) -> dict:
@@ -38,8 +39,12 @@ def headline(metrics: dict) -> dict:
     return {k: round(metrics[k], 4) for k in ("accuracy", "macro_f1", "balanced_accuracy")}
 
 
-def cross_validate(model, X: np.ndarray, y: np.ndarray, classes: list[str], folds: int, seed: int) -> dict:
-    """Stratified k-fold predictions of an unfitted model on (X, y), and their metrics."""
+def cross_validate(
+    model, X: np.ndarray, y: np.ndarray, classes: list[str], folds: int, seed: int, groups: np.ndarray | None = None
+) -> dict:
+    """Stratified k-fold predictions of an unfitted model on (X, y), and their metrics. With groups (the
+    source recording of each row, clipwatch.groups) every recording stays in one fold; `protocol` says
+    which it was, since random folds over clips of shared recordings overstate accuracy."""
     counts = {c: int((y == c).sum()) for c in classes}
     too_few = {c: n for c, n in counts.items() if n < 2}
     if too_few:
@@ -47,10 +52,24 @@ def cross_validate(model, X: np.ndarray, y: np.ndarray, classes: list[str], fold
             "every class needs at least 2 clips for cross-validation; too few: "
             + ", ".join(f"{c} ({n})" for c, n in sorted(too_few.items()))
         )
-    folds = min(folds, min(counts.values()))
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    pred = cross_val_predict(clone(model), X, y, cv=cv)
-    return {"evaluation": f"{folds}-fold stratified CV", "cv_folds": folds, **classification_metrics(y, pred, classes)}
+    sources = {c: len(set(groups[y == c].tolist())) for c in classes} if groups is not None else {}
+    if groups is not None and is_grouped(groups) and min(sources.values()) >= 2:
+        folds = min(folds, min(sources.values()))
+        cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        splits, how = list(cv.split(X, y, groups)), protocol(groups)
+    else:
+        folds = min(folds, min(counts.values()))
+        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        splits, how = list(cv.split(X, y)), RANDOM
+        if groups is not None and is_grouped(groups):
+            how += " (a class has fewer than 2 recordings, so grouped folds could not test it)"
+    pred = cross_val_predict(clone(model), X, y, cv=splits)
+    return {
+        "evaluation": f"{folds}-fold stratified CV, {how}",
+        "protocol": how,
+        "cv_folds": folds,
+        **classification_metrics(y, pred, classes),
+    }
 
 
 def folds(y: np.ndarray, n_folds: int, seed: int):

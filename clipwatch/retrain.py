@@ -30,7 +30,7 @@ from clipwatch.paths import Paths
 from clipwatch.quality import classification_metrics, compare, cross_fit, headline
 from clipwatch.settings import Settings
 from clipwatch.stores import FeedbackTable, open_store, sample_positions
-from clipwatch.train import build_metadata, publish_model
+from clipwatch.train import build_metadata, groups_of_rows, publish_model
 from clipwatch.triggers import Trigger
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,14 @@ def _champion_contract(s: Settings, champion) -> dict:
     """The champion's embedding contract; the challenger embeds like it, so settings that moved since
     need a rebuild, not a retrain."""
     contract = from_metadata(champion.metadata)
-    wanted = {"num_frames": s.num_frames, "input_size": s.input_size, "sampling": s.sampling, "pooling": s.pooling}
+    wanted = {
+        "num_frames": s.num_frames,
+        "input_size": s.input_size,
+        "sampling": s.sampling,
+        "pooling": s.pooling,
+        "stream": s.stream,
+        "dynamic_frames": None if s.stream == "rgb" else s.dynamic_frames,
+    }
     if problems := mismatches({k: contract[k] for k in wanted}, wanted):
         raise DatasetError(f"the live model {champion.name}: {'; '.join(problems)}: {REBUILD}")
     return contract
@@ -167,7 +174,7 @@ def _gather_rows(s: Settings, paths: Paths, champion, contract: dict, outcome: R
     outcome, when there are too few feedback rows the champion never saw."""
     X_ref, y_ref, _ = read_embeddings(paths.ref_data)
     check_table(paths.ref_data, contract, X_ref.shape[1])
-    g = guard.split(y_ref, s)
+    g = guard.split(y_ref, s, groups_of_rows(paths.ref_data, len(y_ref), s))
     store = open_store(s)
     try:
         n_prod = store.count()

@@ -43,17 +43,20 @@ log = logging.getLogger(__name__)
 
 
 def sample_clip(
-    path: str | Path, settings: Settings, cancel: threading.Event | None = None
+    path: str | Path, settings: Settings, cancel: threading.Event | None = None, k: int | None = None
 ) -> tuple[np.ndarray, VideoInfo]:
     """Probe a clip and sample its K frames as the settings say, within the decode budget: for
     ref_data.csv, /predict, /feedback, INT8 calibration and the web app's frame strip alike.
 
-    cancel: set it to stop the decode (the client went away); sampling then raises Cancelled."""
+    cancel: set it to stop the decode (the client went away); sampling then raises Cancelled.
+    k: frames to sample (default: CLIPWATCH_NUM_FRAMES; a stream with dynamic images samples K x T)."""
     s = settings
     info = probe(path, max_pixels=s.max_frame_pixels, max_duration_s=s.max_duration_s)
     threads = frame_threads(info, s.decode_threads)
     budget = DecodeBudget(s.decode_max_frames, s.decode_cpu_s, threads, cancel, Path(path).name)
-    frames = sample_frames(path, s.num_frames, s.input_size, info, method=s.sampling, threads=threads, budget=budget)
+    frames = sample_frames(
+        path, k or s.num_frames, s.input_size, info, method=s.sampling, threads=threads, budget=budget
+    )
     return frames, info
 
 

@@ -10,7 +10,6 @@ split of clips from one recording puts near-copies on both sides and overstates 
 from __future__ import annotations
 
 import json
-import re
 import time
 import warnings
 from collections import Counter
@@ -27,6 +26,7 @@ from clipwatch.classifiers import fit_jobs, make_classifier
 from clipwatch.dataset import discover
 from clipwatch.errors import DatasetError
 from clipwatch.frame_cache import FrameCache, embed_frames
+from clipwatch.groups import is_grouped, name_groups, protocol
 from clipwatch.paths import Paths
 from clipwatch.pooling import pool
 from clipwatch.settings import Settings
@@ -45,6 +45,10 @@ class Combination:
     embed_ms_per_clip: float
     classify_ms_per_clip: float
     fit_s: float
+    # The same combination under random folds, where clips share recordings: the gap to the grouped
+    # figure above is what the leak adds. None when the clips are not grouped.
+    random_accuracy_mean: float | None = None
+    random_macro_f1_mean: float | None = None
 
     def row(self) -> list[str]:
         return [
@@ -53,13 +57,24 @@ class Combination:
             self.classifier,
             f"{self.accuracy_mean:.3f} ± {self.accuracy_std:.3f}",
             f"{self.macro_f1_mean:.3f} ± {self.macro_f1_std:.3f}",
+            "-" if self.random_accuracy_mean is None else f"{self.random_accuracy_mean:.3f}",
             f"{self.macro_f1_repeat_std:.3f}",
             f"{self.embed_ms_per_clip:.0f}",
             f"{self.classify_ms_per_clip:.2f}",
         ]
 
 
-HEADER = ["K", "pooling", "classifier", "accuracy", "macro F1", "F1 spread/repeat", "embed ms/clip", "classify ms"]
+HEADER = [
+    "K",
+    "pooling",
+    "classifier",
+    "accuracy",
+    "macro F1",
+    "accuracy, random folds",
+    "F1 spread/repeat",
+    "embed ms/clip",
+    "classify ms",
+]
 
 
 @dataclass
@@ -73,6 +88,7 @@ class Evaluation:
     repeats: int
     group: str | None
     groups: int
+    protocol: str = ""  # what the figures are: grouped by recording, or random folds
     results: list[Combination] = field(default_factory=list)
     best: Combination | None = None
     confusion: dict = field(default_factory=dict)
@@ -89,22 +105,15 @@ class Evaluation:
         return asdict(self)
 
 
-def groups_of(paths: list[Path], pattern: str | None) -> tuple[np.ndarray, int]:
-    """The source video of each clip: the regex's first capture group (else its whole match) in the file
-    name, plus the class, since a name like g01 repeats across classes. A name the regex does not match
-    is its own group; returns the groups and how many names did not match."""
-    if pattern is None:
-        return np.array([str(p) for p in paths]), 0
-    rx = re.compile(pattern)
-    out, unmatched = [], 0
-    for p in paths:
-        m = rx.search(p.name)
-        if m is None:
-            unmatched += 1
-            out.append(f"{p.parent.name}/{p.name}")
-        else:
-            out.append(f"{p.parent.name}/{m.group(1) if rx.groups else m.group(0)}")
-    return np.array(out), unmatched
+def groups_of(paths: list[Path], pattern: str | None, manifest: str | Path | None = None) -> tuple[np.ndarray, int]:
+    """The source recording of each clip (clipwatch.groups: the manifest, else the regex's capture group
+    as it is, whatever class the clip is in); a clip neither names is its own group. Returns the
+    groups and how many clips were not named."""
+    clips = [f"{p.parent.name}/{p.name}" for p in paths]
+    if pattern is None and manifest is None:
+        return np.array(clips), 0
+    found, unnamed = name_groups(clips, pattern, manifest)
+    return np.array([g or c for g, c in zip(found, clips, strict=True)]), unnamed
 
 
 def splits(y: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -173,6 +182,7 @@ def evaluate(
     folds: int = 5,
     repeats: int = 3,
     group: str | None = None,
+    manifest: Path | None = None,
     cache_dir: Path | None = None,
     echo: Callable[[str], None] = print,
     progress: bool = True,
@@ -200,7 +210,7 @@ def evaluate(
 
     # A class needs two clips (two source videos, when grouped) to be both trained on and tested.
     counts = Counter(label[p] for p in usable)
-    all_groups, unmatched = groups_of(usable, group)
+    all_groups, unmatched = groups_of(usable, group, manifest)
     sources = {c: len({g for g, p in zip(all_groups, usable, strict=True) if label[p] == c}) for c in counts}
     dropped = {c: n for c, n in counts.items() if sources[c] < 2}
     keep = [i for i, p in enumerate(usable) if label[p] not in dropped]
@@ -212,12 +222,15 @@ def evaluate(
             + f"; found {dict(counts)}"
         )
     y = np.array([label[p] for p in usable])
-    if group is not None and unmatched:
-        echo(f"warning: {unmatched} file names do not match --group {group!r}; each of those is its own group")
+    if unmatched:
+        echo(f"warning: {unmatched} clips not named by --group or --groups-manifest; each of those is its own group")
+    grouped = is_grouped(groups)
     smallest = min(len(set(groups[y == c])) for c in set(y))
     n_folds = max(2, min(folds, smallest))
     if n_folds < folds:
-        echo(f"note: {n_folds} folds, not {folds}: the smallest class has {smallest} {'groups' if group else 'clips'}")
+        echo(
+            f"note: {n_folds} folds, not {folds}: the smallest class has {smallest} {'groups' if grouped else 'clips'}"
+        )
 
     ev = Evaluation(
         videos=", ".join(str(f) for f in folders),
@@ -227,8 +240,9 @@ def evaluate(
         skipped=[failed[p] for p in clips if p in failed],
         folds=n_folds,
         repeats=repeats,
-        group=group,
+        group=group if manifest is None else f"{manifest}" + (f" + {group}" if group else ""),
         groups=len(set(groups)),
+        protocol=protocol(groups),
     )
     best_preds = None
     for k in ks:
@@ -239,6 +253,10 @@ def evaluate(
             for classifier in classifiers:
                 scores, preds = score(X, y, groups, classifier, settings, n_folds, repeats)
                 combo = Combination(k=k, pooling=pooling, classifier=classifier, embed_ms_per_clip=embed_ms, **scores)
+                if grouped:  # the same CV with every clip its own group: the leaky figure, side by side
+                    leaky, _ = score(X, y, np.arange(len(y)), classifier, settings, folds, repeats)
+                    combo.random_accuracy_mean = leaky["accuracy_mean"]
+                    combo.random_macro_f1_mean = leaky["macro_f1_mean"]
                 ev.results.append(combo)
                 echo(f"  K={k} {pooling} {classifier}: macro F1 {combo.macro_f1_mean:.3f} ± {combo.macro_f1_std:.3f}")
                 if ev.best is None or combo.macro_f1_mean > ev.best.macro_f1_mean:

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from clipwatch.pooling import Pooling
+from clipwatch.streams import Stream
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,14 @@ class Settings(BaseSettings):
     )
     pooling: Pooling = Field(
         "mean+motion", description="how the K frame vectors become one clip vector (clipwatch.pooling)"
+    )
+    stream: Stream = Field(
+        "rgb",
+        description="what the CNN sees per segment: rgb (a frame), dynamic (a dynamic image of its motion) or "
+        "rgb+dynamic (both); clipwatch.streams",
+    )
+    dynamic_frames: int = Field(
+        6, ge=2, le=32, description="frames T per segment a dynamic image is made of (streams with dynamic)"
     )
 
     # ONNX Runtime threads; 0 lets the runtime pick (one per core).
@@ -225,6 +234,19 @@ class Settings(BaseSettings):
         0.15, ge=0, le=1, description="performance trigger: or below the live model's own macro F1 by more than this"
     )
 
+    @field_validator("group_regex")
+    @classmethod
+    def _a_regex(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc})") from None
+        return value
+
     @field_validator("retrain_triggers", mode="before")
     @classmethod
     def _comma_list(cls, value):
@@ -273,6 +295,15 @@ class Settings(BaseSettings):
     )
 
     seed: int = Field(0, description="dataset, CV split and classifier seed")
+    group_regex: str | None = Field(
+        None,
+        description="regex on a clip's file name whose first capture group names its source recording "
+        "(surveillance clips named s07__x.mp4: '^(s\\d+)__'); clips of one recording stay on one side of "
+        "every split (CV, guard set). Unset: each clip is its own group, and figures say 'random folds'",
+    )
+    group_manifest: Path | None = Field(
+        None, description="CSV with columns clip,group naming each clip's source recording (beats the regex)"
+    )
     classifier: Classifier = Field(
         "logistic-regression", description="model family fitted on clip vectors (clipwatch.classifiers)"
     )

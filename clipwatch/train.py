@@ -19,6 +19,7 @@ from clipwatch.classifiers import describe
 from clipwatch.contract import check_table
 from clipwatch.dataset import read_embeddings
 from clipwatch.errors import DatasetError
+from clipwatch.groups import ref_groups
 from clipwatch.paths import CONFUSION_FILE, Paths
 from clipwatch.preprocess import MEAN, STD
 from clipwatch.quality import classification_metrics, cross_validate, headline
@@ -51,6 +52,11 @@ def load_training_data(ref: Path, prod: Path | None, contract: dict) -> Training
     digest = hashlib.sha256(X.tobytes())
     digest.update("\n".join(y).encode())
     return TrainingData(X, y, len(y) - rows_prod, rows_prod, digest.hexdigest())
+
+
+def groups_of_rows(ref: Path, rows: int, s: Settings) -> np.ndarray | None:
+    """The source recording of each row of ref (clipwatch.groups), or None when none is known."""
+    return ref_groups(ref, rows, s.group_regex, s.group_manifest)
 
 
 def plot_confusion(cm: list[list[int]], classes: list[str], out: Path, title: str) -> None:
@@ -89,6 +95,8 @@ def build_metadata(
         "embedding_dim": contract["embedding_dim"],
         "pooling": contract["pooling"],
         "sampling": contract["sampling"],
+        "stream": contract["stream"],
+        "dynamic_frames": contract["dynamic_frames"],
         "backbone": {"file": paths.backbone.name, "sha256": contract["backbone_sha256"]},
         "training": {**describe(model), "seed": s.seed, **training},
         "metrics": metrics,
@@ -125,14 +133,20 @@ def train(
     classes = sorted(set(data.y))
     if len(classes) < 2:
         raise DatasetError(f"{ref}: need at least 2 classes, found {classes}")
+    # Each reference row's source recording (build-ref's clips sidecar): grouped CV and guard set.
+    ref_groups = groups_of_rows(ref, data.rows_ref, s)
     # The guard rows (clipwatch.guard) never train: every later version is scored on them too.
-    g = guard.split(data.y[: data.rows_ref], s)
+    g = guard.split(data.y[: data.rows_ref], s, ref_groups)
     keep = np.concatenate([g.train, np.arange(data.rows_ref, len(data.y))])
     X, y = data.X[keep], data.y[keep]
+    groups = None
+    if ref_groups is not None:  # feedback rows name no recording: each is its own group
+        prod_groups = np.array([f"feedback:{i}" for i in range(data.rows_prod)], dtype=object)
+        groups = np.concatenate([ref_groups[g.train], prod_groups])
 
     t0 = time.perf_counter()
     estimator = classifiers.from_settings(s)
-    metrics = cross_validate(estimator, X, y, classes, s.cv_folds, s.seed)
+    metrics = cross_validate(estimator, X, y, classes, s.cv_folds, s.seed, groups)
     cv_s = time.perf_counter() - t0
     model = estimator.fit(X, y)
     fit_s = time.perf_counter() - t0 - cv_s
@@ -149,7 +163,7 @@ def train(
         "fit_seconds": round(fit_s, 2),
     }
     metadata = build_metadata(s, paths, classes, contract, model, training, metrics)
-    title = f"{metrics['cv_folds']}-fold CV, macro F1 {metrics['macro_f1']:.3f}"
+    title = f"{metrics['cv_folds']}-fold CV ({metrics['protocol'].split(':')[0]}), macro F1 {metrics['macro_f1']:.3f}"
     version = publish_model(paths, model, metadata, title)
     metadata["version"] = version
     return version, metadata

@@ -34,9 +34,14 @@ def evaluate_cmd(
     group: Annotated[
         str | None,
         typer.Option(
-            help="regex on the file name whose first capture group names the source video; clips of one "
-            "source stay in one fold (UCF101: '_(g\\d+)_')"
+            help="regex on the file name whose first capture group names the source recording, whatever the "
+            "class; clips of one recording stay in one fold (default: CLIPWATCH_GROUP_REGEX; surveillance clips "
+            "s07__x.mp4: '^(s\\d+)__'; UCF101, whose g08 repeats across classes: '(v_\\w+_g\\d+)_')"
         ),
+    ] = None,
+    groups_manifest: Annotated[
+        Path | None,
+        typer.Option(help="CSV clip,group naming each clip's recording (default: CLIPWATCH_GROUP_MANIFEST)"),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="folder for evaluation.json and confusion.png")] = None,
     cache: Annotated[Path | None, typer.Option(help="frame-vector cache (default: data/.cache/evaluate)")] = None,
@@ -54,12 +59,14 @@ def evaluate_cmd(
         raise typer.BadParameter("--k: whole numbers, comma-separated (e.g. 8,16)") from None
     if not ks or min(ks) < 1 or max(ks) > 64:
         raise typer.BadParameter("--k: between 1 and 64")
+    s = get_settings()
+    group = group or s.group_regex
+    groups_manifest = groups_manifest or s.group_manifest
     if group is not None:
         try:
             re.compile(group)
         except re.error as exc:
             raise typer.BadParameter(f"--group: not a regular expression ({exc})") from None
-    s = get_settings()
     ev = evaluate(
         videos,
         s,
@@ -69,12 +76,18 @@ def evaluate_cmd(
         folds=folds,
         repeats=repeats,
         group=group,
+        manifest=groups_manifest,
         cache_dir=cache,
         echo=typer.echo,
     )
     typer.echo(
-        f"\n{ev.clips} clips, {len(ev.classes)} classes, {ev.groups} groups; {ev.repeats} x {ev.folds}-fold "
-        f"CV{' grouped by ' + repr(group) if group else ''}; mean ± std over folds"
+        f"\n{ev.clips} clips, {len(ev.classes)} classes; {ev.repeats} x {ev.folds}-fold CV, {ev.protocol}; "
+        "mean ± std over folds"
+        + (
+            "; 'accuracy, random folds' is the same CV ignoring recordings: the gap is the leak"
+            if ev.protocol.startswith("grouped")
+            else ""
+        )
     )
     if ev.dropped_classes:
         typer.echo(f"left out (fewer than 2 clips): {ev.dropped_classes}")

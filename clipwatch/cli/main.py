@@ -84,14 +84,46 @@ def export(
 def build_ref(
     videos: Annotated[Path | None, typer.Option(help="folder-per-class clips (default: data/videos)")] = None,
     out: Annotated[Path | None, typer.Option(help="CSV to write (default: data/ref_data.csv)")] = None,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            help="regex on the file name whose first capture group names the clip's source recording "
+            "(default: CLIPWATCH_GROUP_REGEX), e.g. '^(s\\d+)__'; recorded for grouped CV and the guard set"
+        ),
+    ] = None,
+    groups_manifest: Annotated[
+        Path | None,
+        typer.Option(help="CSV clip,group naming each clip's recording (default: CLIPWATCH_GROUP_MANIFEST)"),
+    ] = None,
 ) -> None:
-    """Embed every clip into ref_data.csv (emb_1..emb_D, target; D follows the pooling: 2560 by default)."""
+    """Embed every clip into ref_data.csv (emb_1..emb_D, target; D follows the pooling: 2560 by default),
+    and each row's clip and source recording into ref_data.clips.csv."""
     from clipwatch.dataset import build_reference
     from clipwatch.embedding import ClipEmbedder
+    from clipwatch.groups import compile_regex
 
+    s = get_settings()
     paths = _paths()
-    report = build_reference(ClipEmbedder.from_settings(), videos or paths.videos, out or paths.ref_data)
-    typer.echo(f"{report.rows} rows written to {out or paths.ref_data}; per class: {report.counts}")
+    pattern = group or s.group_regex
+    if pattern:
+        compile_regex(pattern)  # a one-line error before any clip is embedded
+    target = out or paths.ref_data
+    report = build_reference(
+        ClipEmbedder.from_settings(),
+        videos or paths.videos,
+        target,
+        group=pattern,
+        manifest=groups_manifest or s.group_manifest,
+    )
+    typer.echo(f"{report.rows} rows written to {target}; per class: {report.counts}")
+    if report.groups:
+        typer.echo(f"source recordings: {report.groups} named; CV and the guard set keep each on one side")
+    else:
+        typer.echo("source recordings: none named (--group or --groups-manifest); CV will use random folds")
+    if report.unnamed:
+        typer.echo(
+            f"warning: {report.unnamed} clip(s) not named by the regex or manifest: each is its own group", err=True
+        )
     if report.skipped:
         typer.echo(f"skipped {len(report.skipped)} clip(s) that could not be decoded:", err=True)
         for _, reason in report.skipped:

@@ -1,8 +1,9 @@
 """A long video -> a timeline of actions: windows of W seconds every S seconds, each classified.
 
 Each window's vector is made exactly as /predict makes a clip's: K pictures at the centres of K equal
-segments of the window, the backbone on them (ClipEmbedder.frame_vectors), the same pooling
-(ClipEmbedder.pool). A clip of exactly W seconds gets the same vector either way (a test checks it).
+segments of the window (K x T for a stream with dynamic images), the backbone on what the stream shows
+it (ClipEmbedder.segment_vectors), the same pooling (ClipEmbedder.pool). A clip of exactly W seconds
+gets the same vector either way (a test checks it).
 
 What makes a long file affordable is that windows share pictures. The centres of every window fall on
 one grid, (j + 1/2) * W/K seconds, when the stride is a whole number of grid steps (the stride asked for
@@ -197,10 +198,11 @@ def run_timeline(
         asked_stride = max(asked_stride, duration)  # one window: no stride to speak of
     n_grid = windowing.grid_points(duration)
     n_windows = windowing.windows(duration)
-    if n_grid > limits.max_frames:  # the CNN's work, bounded like the decoder's
+    per_segment = embedder.frames_per_segment  # T pictures per grid step for dynamic images, else 1
+    if n_grid * per_segment > limits.max_frames:  # the CNN's work, bounded like the decoder's
         raise ClipError(
-            f"{path.name}: {n_grid} pictures to embed for {duration:.0f} s at {windowing.window_s:g} s windows "
-            f"exceeds CLIPWATCH_TIMELINE_MAX_FRAMES ({limits.max_frames}): use longer windows or trim the video"
+            f"{path.name}: {n_grid * per_segment} pictures to embed for {duration:.0f} s at {windowing.window_s:g} s "
+            f"windows exceeds CLIPWATCH_TIMELINE_MAX_FRAMES ({limits.max_frames}): use longer windows or trim the video"
         )
     timeline = Timeline(
         round(duration, 3),
@@ -214,14 +216,24 @@ def run_timeline(
     progress = Progress(on_progress, duration)
     t0 = time.perf_counter()
     cnn_s = 0.0
-    vectors: dict[int, np.ndarray] = {}  # grid vectors still needed by a window to come
+    vectors: dict[int, np.ndarray] = {}  # segment vectors still needed by a window to come
     next_window = 0
-    for first, pictures in batches(lambda: grid_pictures(path, info, windowing.step_s, n_grid, embedder.size, limits)):
+    done = 0  # grid steps whose segment vector is in
+    pending: list[np.ndarray] = []  # pictures of segments not yet complete
+    step_pictures = lambda: grid_pictures(  # noqa: E731
+        path, info, windowing.step_s / per_segment, n_grid * per_segment, embedder.size, limits
+    )
+    for _, pictures in batches(step_pictures):
+        pending.extend(pictures)
+        whole = len(pending) // per_segment * per_segment
+        if not whole:
+            continue
         c0 = time.perf_counter()
-        for offset, v in enumerate(embedder.frame_vectors(pictures)):
-            vectors[first + offset] = v
+        for v in embedder.segment_vectors(np.stack(pending[:whole])):
+            vectors[done] = v
+            done += 1
+        del pending[:whole]
         cnn_s += time.perf_counter() - c0
-        done = first + len(pictures)
         while next_window < n_windows and next_window * windowing.stride_steps + windowing.k <= done:
             lo = next_window * windowing.stride_steps
             clip_vector = embedder.pool(np.stack([vectors[j] for j in range(lo, lo + windowing.k)]))

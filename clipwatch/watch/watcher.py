@@ -85,7 +85,9 @@ class SourceWatcher(threading.Thread):
     def _read(self) -> bool:
         """Read the source until it ends or fails; True when it is a file that has simply ended."""
         w, name = self.windowing, self.source.name
-        k, ss, step = w.k, w.stride_steps, w.step_s
+        k, ss = w.k, w.stride_steps
+        per_segment = self.holder.predictor.embedder.frames_per_segment if self.holder.predictor else 1
+        step = w.step_s / per_segment  # a picture every step; a segment every per_segment of them
         with self._open() as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
@@ -95,7 +97,8 @@ class SourceWatcher(threading.Thread):
             jpegs: dict[int, bytes] = {}
             picture = None
             t0 = wall0 = None
-            j = 0  # next grid point
+            u = 0  # next picture on the grid
+            segment: list[np.ndarray] = []  # the pictures of the segment being filled
             held = None  # (time, frame) shown until the next frame
             for frame in container.decode(stream):
                 if self.stop_event.is_set():
@@ -111,16 +114,21 @@ class SourceWatcher(threading.Thread):
                 if self.source.realtime and ahead > 0 and self.stop_event.wait(ahead):
                     return True
                 self.metrics.last_seen.labels(name).set(time.time())
-                while held is not None and (j + 0.5) * step < t:
+                while held is not None and (u + 0.5) * step < t:
                     predictor = self.holder.predictor
                     if predictor is None:
                         raise RuntimeError("no model is loaded")
-                    vectors.append(predictor.embedder.frame_vectors(picture(held[1])[None])[0])
+                    segment.append(picture(held[1]))
+                    u += 1
+                    if len(segment) < per_segment:
+                        continue
+                    j = u // per_segment - 1  # the segment just completed
+                    vectors.append(predictor.embedder.segment_vectors(np.stack(segment))[0])
+                    segment = []
                     if j >= k // 2 and (j - k // 2) % ss == 0:
                         jpegs[j] = jpeg(held[1])
                     if j >= k - 1 and (j - k + 1) % ss == 0:
                         self._window(predictor, j - k + 1, vectors, jpegs, wall0, t)
-                    j += 1
                 held = (t, frame)
         if self.source.is_file and not self.source.loop:
             log.info("source %s: file ended", name)

@@ -34,13 +34,25 @@ def test_grouped_folds_never_split_a_source_video():
             assert set(y[test]) == {"fight", "calm"}  # still stratified
 
 
-def test_group_regex_takes_the_capture_group_per_class_and_leaves_others_alone():
-    paths = [Path("Diving/v_Diving_g01_c01.avi"), Path("Diving/v_Diving_g01_c02.avi"), Path("Diving/odd.avi")]
-    paths.append(Path("BenchPress/v_BenchPress_g01_c01.avi"))
-    groups, unmatched = groups_of(paths, r"_(g\d+)_")
-    assert groups.tolist() == ["Diving/g01", "Diving/g01", "Diving/odd.avi", "BenchPress/g01"]
+def test_a_group_is_the_recording_whatever_class_its_clips_are_in():
+    # One surveillance recording shows both classes: its fight and calm clips are one group.
+    paths = [Path("fight/s07__a.mp4"), Path("noFight/s07__b.mp4"), Path("noFight/odd.mp4"), Path("fight/s09__c.mp4")]
+    groups, unmatched = groups_of(paths, r"^(s\d+)__")
+    assert groups.tolist() == ["s07", "s07", "noFight/odd.mp4", "s09"]
     assert unmatched == 1
     assert len(set(groups_of(paths, None)[0])) == 4  # ungrouped: each clip on its own
+
+
+def test_per_class_groups_are_captured_with_the_class(tmp_path):
+    # UCF101's g01 is another video in every class: the user captures the class too.
+    paths = [Path("Diving/v_Diving_g01_c01.avi"), Path("Diving/v_Diving_g01_c02.avi")]
+    paths.append(Path("BenchPress/v_BenchPress_g01_c01.avi"))
+    groups, _ = groups_of(paths, r"(v_\w+_g\d+)_")
+    assert groups.tolist() == ["v_Diving_g01", "v_Diving_g01", "v_BenchPress_g01"]
+    manifest = tmp_path / "groups.csv"
+    manifest.write_text("clip,group\nv_Diving_g01_c02.avi,tape-3\nBenchPress/v_BenchPress_g01_c01.avi,tape-3\n")
+    groups, unmatched = groups_of(paths, None, manifest)  # a manifest for names that carry no source
+    assert groups.tolist() == ["Diving/v_Diving_g01_c01.avi", "tape-3", "tape-3"] and unmatched == 1
 
 
 @pytest.fixture

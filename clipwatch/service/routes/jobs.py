@@ -95,7 +95,7 @@ async def create_timeline(
             )
         except ClipError as exc:
             raise HTTPException(422, str(exc).replace(path.name, "uploaded file")) from None
-        pictures = windowing.grid_points(info.duration_s)
+        pictures = windowing.grid_points(info.duration_s) * predictor.embedder.frames_per_segment
         if pictures > s.timeline_max_frames:  # what the job's CNN would have to do, refused before it starts
             raise HTTPException(
                 422,
