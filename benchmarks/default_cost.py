@@ -1,12 +1,14 @@
-"""What the embedding default chosen by `clipwatch evaluate` costs against the one before it.
+"""What the embedding default chosen by grouped evidence costs against the one before it.
 
-previous : K=8,  mean pooling,        random forest (300 trees)
-default  : K=16, mean+motion pooling, standardised logistic regression
+previous : rgb stream, K=16, mean+motion pooling, standardised logistic regression
+default  : rgb+dynamic stream (a frame and a dynamic image of T=4 frames per segment), K=8,
+           mean+motion pooling, standardised logistic regression
 
 For each: embedding time per clip in-process (median over clips of the embedded dataset and the
 real clips in ../shared/data/real-clips), and /predict p50/p95 through a live server on loopback
-for a 3 s 320x240 H.264 clip, each with a model trained under that configuration on 10 clips per
-class. Accuracy is not measured here: `clipwatch evaluate` did that (README, "Choosing the embedding").
+for a 3 s H.264 clip at 320x240 and at 1280x720, each with a model trained under that configuration
+on 10 clips per class. Accuracy is not measured here: `clipwatch evaluate` did that, grouped by
+recording (docs/embedding.md, "Choosing the embedding").
 
 Writes benchmarks/results/default_cost.json and prints a table. Run: make bench
 """
@@ -36,13 +38,21 @@ from devtools.sandbox import auth
 from serving import start_server
 
 CONFIGS = {
-    "previous (K=8 mean, random forest)": {"num_frames": 8, "pooling": "mean", "classifier": "random-forest"},
-    "default (K=16 mean+motion, logistic regression)": {
+    "previous (rgb, K=16 mean+motion)": {
+        "stream": "rgb",
         "num_frames": 16,
         "pooling": "mean+motion",
         "classifier": "logistic-regression",
     },
+    "default (rgb+dynamic T=4, K=8 mean+motion)": {
+        "stream": "rgb+dynamic",
+        "num_frames": 8,
+        "dynamic_frames": 4,
+        "pooling": "mean+motion",
+        "classifier": "logistic-regression",
+    },
 }
+SIZES = {"320x240": (320, 240), "1280x720": (1280, 720)}
 
 
 def setup(root: Path, cfg: dict, per_class: int) -> Settings:
@@ -73,23 +83,27 @@ def embed_ms(embedder: ClipEmbedder, clips: list[Path]) -> float:
     return statistics.median(runs)
 
 
-def predict_latency(s: Settings, cfg: dict, clip: bytes, n: int) -> dict:
-    env = {f"CLIPWATCH_{k.upper()}": v for k, v in cfg.items()}
+def predict_latency(s: Settings, cfg: dict, clips: dict[str, bytes], n: int) -> dict:
+    """/predict p50 and p95 per clip size, one live server per configuration."""
+    env = {f"CLIPWATCH_{k.upper()}": str(v) for k, v in cfg.items()}
     proc, url = start_server(s.data_dir, s.artifacts_dir, RETRAIN_EVERY_K=0, **env)
+    out = {}
     try:
         with httpx.Client(base_url=url, timeout=120, headers=auth(s)) as client:
-            runs = []
-            for i in range(n + 2):
-                t = time.perf_counter()
-                r = client.post("/predict", files={"file": ("c.mp4", clip, "video/mp4")})
-                r.raise_for_status()
-                if i >= 2:  # two warm-up requests
-                    runs.append((time.perf_counter() - t) * 1e3)
+            for size, clip in clips.items():
+                runs = []
+                for i in range(n + 2):
+                    t = time.perf_counter()
+                    r = client.post("/predict", files={"file": ("c.mp4", clip, "video/mp4")})
+                    r.raise_for_status()
+                    if i >= 2:  # two warm-up requests
+                        runs.append((time.perf_counter() - t) * 1e3)
+                runs.sort()
+                out[size] = {"p50_ms": statistics.median(runs), "p95_ms": runs[int(0.95 * (len(runs) - 1))]}
     finally:
         proc.terminate()
         proc.wait()
-    runs.sort()
-    return {"p50_ms": statistics.median(runs), "p95_ms": runs[int(0.95 * (len(runs) - 1))]}
+    return out
 
 
 def main() -> None:
@@ -100,7 +114,7 @@ def main() -> None:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="clipwatch-bench-default-"))
-    clip = make_clip(tmp / "clip.mp4", (320, 240), 3, 25).read_bytes()
+    clips = {name: make_clip(tmp / f"clip-{name}.mp4", size, 3, 25).read_bytes() for name, size in SIZES.items()}
     every = [p for p, _ in discover(Paths.from_settings(get_settings()).videos).clips]
     embedded = every[:: max(1, len(every) // args.clips)][: args.clips]
     real = sorted(p for p in REAL_CLIPS.rglob("*") if p.suffix in (".avi", ".mp4")) if REAL_CLIPS.is_dir() else []
@@ -115,7 +129,7 @@ def main() -> None:
                 "dim": embedder.dim,
                 "embed_ms_embedded": embed_ms(embedder, embedded),
                 "embed_ms_real": embed_ms(embedder, real) if real else None,
-                **predict_latency(s, cfg, clip, args.requests),
+                "predict": predict_latency(s, cfg, clips, args.requests),
             }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -124,7 +138,7 @@ def main() -> None:
     ratios = {
         "embed_embedded": new["embed_ms_embedded"] / prev["embed_ms_embedded"],
         "embed_real": new["embed_ms_real"] / prev["embed_ms_real"] if real else None,
-        "predict_p50": new["p50_ms"] / prev["p50_ms"],
+        **{f"predict_p50_{size}": new["predict"][size]["p50_ms"] / prev["predict"][size]["p50_ms"] for size in SIZES},
     }
     rows = [
         {
@@ -132,8 +146,8 @@ def main() -> None:
             "dim": r["dim"],
             "embed ms/clip (embedded)": f"{r['embed_ms_embedded']:.0f}",
             "embed ms/clip (real)": f"{r['embed_ms_real']:.0f}" if r["embed_ms_real"] else "-",
-            "/predict p50 ms": f"{r['p50_ms']:.0f}",
-            "/predict p95 ms": f"{r['p95_ms']:.0f}",
+            **{f"/predict p50 ms {size}": f"{r['predict'][size]['p50_ms']:.0f}" for size in SIZES},
+            **{f"/predict p95 ms {size}": f"{r['predict'][size]['p95_ms']:.0f}" for size in SIZES},
         }
         for name, r in results.items()
     ]
@@ -141,7 +155,8 @@ def main() -> None:
     print(
         f"default / previous: embedding x{ratios['embed_embedded']:.2f} (embedded)"
         + (f", x{ratios['embed_real']:.2f} (real)" if real else "")
-        + f"; /predict p50 x{ratios['predict_p50']:.2f}"
+        + "; /predict p50 "
+        + ", ".join(f"x{ratios[f'predict_p50_{size}']:.2f} at {size}" for size in SIZES)
     )
     out = write_results(
         "default_cost",

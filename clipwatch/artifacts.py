@@ -2,7 +2,8 @@
 
 artifacts/
   backbone.onnx, backbone.json     exported once, shared by every version
-  versions/v0001/                  model.pkl, metadata.json, confusion_matrix.png
+  versions/v0001/                  model.pkl, metadata.json, confusion_matrix.png, reliability.png,
+                                   novelty.npz
   CURRENT                          "v0001", replaced atomically
   model.pkl, metadata.json, ...    copies of the current version (the seed's layout)
 
@@ -24,6 +25,7 @@ from typing import Any
 import joblib
 
 from clipwatch.errors import ArtifactError
+from clipwatch.novelty import NOVELTY_FILE, Novelty
 from clipwatch.paths import METADATA_FILE, MODEL_FILE, VERSION_FILES, Paths
 
 
@@ -32,6 +34,12 @@ class ModelVersion:
     name: str
     model: Any
     metadata: dict
+    novelty: Novelty | None = None  # how far a clip lies from this version's training clips (older: None)
+
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature of this version's probabilities (1: uncalibrated, older versions)."""
+        return float(self.metadata.get("metrics", {}).get("calibration", {}).get("temperature", 1.0))
 
     @property
     def classes(self) -> list[str]:
@@ -123,13 +131,14 @@ class ArtifactStore:
                 raise ValueError("metadata.json has no list of classes")
             check_libraries(metadata)  # before unpickling anything another version wrote
             model = joblib.load(vdir / MODEL_FILE)
+            novelty = Novelty.load(vdir / NOVELTY_FILE) if (vdir / NOVELTY_FILE).is_file() else None
         except ArtifactError:
             raise
         except FileNotFoundError as exc:
             raise ArtifactError(f"model version {name} is incomplete: {Path(exc.filename).name} missing") from exc
         except Exception as exc:  # corrupt JSON, a truncated pickle, anything unpickling can raise
             raise ArtifactError(f"model version {name} cannot be loaded: {type(exc).__name__}: {exc}"[:300]) from exc
-        return ModelVersion(name, model, metadata)
+        return ModelVersion(name, model, metadata, novelty)
 
     def signature(self, name: str) -> tuple:
         """Changes whenever the version's files do: a version that failed to load is retried only then."""

@@ -8,7 +8,7 @@ data/                      raw clips (immutable inputs) and what is derived from
   workspace/               the Evidently workspace (CLIPWATCH_REPORT_WORKSPACE moves it)
 artifacts/
   backbone.onnx            the frame feature extractor, shared by every model version
-  versions/v0001/          model.pkl, metadata.json, confusion_matrix.png
+  versions/v0001/          model.pkl, metadata.json, confusion_matrix.png, reliability.png, novelty.npz
   CURRENT                  the live version's name
   model.pkl, ...           copies of the current version (the seed's layout)
   history.jsonl            one line per retrain run
@@ -26,6 +26,7 @@ VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm")
 MODEL_FILE = "model.pkl"
 METADATA_FILE = "metadata.json"
 CONFUSION_FILE = "confusion_matrix.png"
+RELIABILITY_FILE = "reliability.png"
 VERSION_FILES = (MODEL_FILE, METADATA_FILE, CONFUSION_FILE)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from clipwatch.artifacts import ArtifactStore, ModelVersion, check_compatible
+from clipwatch.calibration import scaled
 from clipwatch.embedding import ClipEmbedder, ClipEmbedding
 from clipwatch.errors import ArtifactError
 from clipwatch.paths import Paths
@@ -24,6 +25,8 @@ class Prediction:
     model_version: str
     embedding: ClipEmbedding
     timings_ms: dict[str, float]
+    novelty: float | None = None  # distance to the training clips over the threshold (clipwatch.novelty)
+    familiar: bool | None = None  # novelty <= 1; None for a version saved without a novelty model
 
     @property
     def total_ms(self) -> float:
@@ -65,7 +68,10 @@ class Predictor:
         return cls(embedder, ArtifactStore(Paths.from_settings(s)).load(version))
 
     def classify(self, vector: np.ndarray) -> tuple[str, float, dict[str, float]]:
+        """The class, its calibrated probability (clipwatch.calibration), and every class's."""
         probs = forest_proba(self.version.model, vector.reshape(1, -1))[0]
+        if self.version.temperature != 1.0:
+            probs = scaled(probs[None], self.version.temperature)[0]
         classes = [str(c) for c in self.version.model.classes_]
         best = int(np.argmax(probs))
         return classes[best], float(probs[best]), {c: float(p) for c, p in zip(classes, probs, strict=True)}
@@ -75,6 +81,14 @@ class Predictor:
         emb = self.embedder.embed(path, cancel)
         t1 = time.perf_counter()
         label, conf, probs = self.classify(emb.vector)
+        novelty, familiar = self.novelty(emb.vector)
         t2 = time.perf_counter()
         timings = {**emb.timings_ms, "classify": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
-        return Prediction(label, conf, probs, self.version.name, emb, timings)
+        return Prediction(label, conf, probs, self.version.name, emb, timings, novelty, familiar)
+
+    def novelty(self, vector: np.ndarray) -> tuple[float | None, bool | None]:
+        """How far the clip lies from this version's training clips, and whether that is within reach."""
+        if self.version.novelty is None:
+            return None, None
+        score = float(self.version.novelty.score(vector[None])[0])
+        return round(score, 4), bool(score <= 1.0)

@@ -16,6 +16,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold, cross_val_predict
 
+from clipwatch.calibration import calibrate
 from clipwatch.errors import DatasetError
 from clipwatch.groups import RANDOM, is_grouped, protocol
 
@@ -63,12 +64,19 @@ def cross_validate(
         splits, how = list(cv.split(X, y)), RANDOM
         if groups is not None and is_grouped(groups):
             how += " (a class has fewer than 2 recordings, so grouped folds could not test it)"
-    pred = cross_val_predict(clone(model), X, y, cv=splits)
+    # Out-of-fold probabilities: the prediction is their argmax, and they calibrate the version.
+    proba = cross_val_predict(clone(model), X, y, cv=splits, method="predict_proba")
+    order = np.array(sorted(set(y.tolist())))  # predict_proba's columns
+    pred = order[proba.argmax(axis=1)]
+    fold_of = np.empty(len(y), dtype=int)
+    for i, (_, test) in enumerate(splits):
+        fold_of[test] = i
     return {
         "evaluation": f"{folds}-fold stratified CV, {how}",
         "protocol": how,
         "cv_folds": folds,
         **classification_metrics(y, pred, classes),
+        "calibration": {"protocol": how, **calibrate(proba, np.searchsorted(order, y), fold_of)},
     }
 
 
@@ -87,15 +95,23 @@ def cross_fit(
     held: np.ndarray,
     n_folds: int,
     seed: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Out-of-fold predictions for the rows at positions `held`: each is predicted by a model fitted
-    on every row but its fold's (all rows outside `held` always train)."""
+    on every row but its fold's (all rows outside `held` always train). Also their probabilities, in
+    the columns of sorted(set(y)), and each held row's fold (what calibration is fitted on)."""
+    order = np.array(sorted(set(y.tolist())))
     oof = np.empty(len(held), dtype=object)
-    for _, test in folds(y[held], n_folds, seed):
+    proba = np.zeros((len(held), len(order)))
+    fold_of = np.zeros(len(held), dtype=int)
+    for i, (_, test) in enumerate(folds(y[held], n_folds, seed)):
         keep = np.ones(len(y), dtype=bool)
         keep[held[test]] = False
-        oof[test] = fit(X[keep], y[keep]).predict(X[held[test]])
-    return oof.astype(str)
+        model = fit(X[keep], y[keep])
+        oof[test] = model.predict(X[held[test]])
+        # A fold's model may lack a class that only its held rows have: that column stays 0.
+        proba[np.ix_(test, np.searchsorted(order, model.classes_))] = model.predict_proba(X[held[test]])
+        fold_of[test] = i
+    return oof.astype(str), proba, fold_of
 
 
 def compare(y_true: np.ndarray, champion_pred: np.ndarray, challenger_pred: np.ndarray) -> tuple[dict, dict]:

@@ -22,6 +22,7 @@ from sklearn.base import clone
 
 from clipwatch import classifiers, guard
 from clipwatch.artifacts import ArtifactStore
+from clipwatch.calibration import calibrate
 from clipwatch.contract import REBUILD, check_table, from_metadata, mismatches
 from clipwatch.dataset import read_embeddings
 from clipwatch.errors import DatasetError
@@ -36,6 +37,7 @@ from clipwatch.triggers import Trigger
 log = logging.getLogger(__name__)
 
 MIN_PROD_ROWS = 4
+MIN_CALIBRATION_ROWS = 20  # new rows a challenger's own temperature is fitted on, at least
 
 
 def rows_seen(champion_training: dict, n_prod: int) -> int:
@@ -113,7 +115,7 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     rows = _gather_rows(s, paths, champion, contract, outcome)
     if rows is None:
         return  # skipped: outcome.reason says why
-    challenger, chal_pred, mode, fit_s = _fit(s, champion, rows, outcome)
+    challenger, chal_pred, mode, fit_s, calibration = _fit(s, champion, rows, outcome)
     y_new = rows.table.y[rows.new]
     champ_metrics, chal_metrics = compare(y_new, champion.model.predict(rows.table.X[rows.new]), chal_pred)
     outcome.champion_f1 = round(champ_metrics["macro_f1"], 4)
@@ -132,6 +134,7 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
         **classification_metrics(y_new, chal_pred, classes),
         "champion_on_holdout": headline(champ_metrics),
         **({"guard": guard_metrics} if guard_metrics else {}),
+        "calibration": calibration,
     }
     y_all = rows.y_all
     training = {
@@ -148,7 +151,7 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
     }
     metadata = build_metadata(s, paths, classes, contract, challenger, training, metrics)
     title = f"cross-fitted on {len(rows.new)} new rows, macro F1 {metrics['macro_f1']:.3f}"
-    outcome.new_version = publish_model(paths, challenger, metadata, title)
+    outcome.new_version = publish_model(paths, challenger, metadata, title, rows.X_all, s)
     outcome.outcome = "promoted"
 
 
@@ -213,14 +216,37 @@ def _fit(s: Settings, champion, rows: _Rows, outcome: RetrainOutcome):
 
     X_all, y_all = rows.X_all, rows.y_all
     t0 = time.perf_counter()
-    chal_pred = cross_fit(fit, X_all, y_all, len(rows.y_ref) + rows.new, s.eval_folds, s.seed + rows.n_prod)
+    chal_pred, chal_proba, fold_of = cross_fit(
+        fit, X_all, y_all, len(rows.y_ref) + rows.new, s.eval_folds, s.seed + rows.n_prod
+    )
     challenger = fit(X_all, y_all)
     fit_s = time.perf_counter() - t0
     outcome.extra["fit_seconds"] = round(fit_s, 3)
     if set(modes) != {s.retrain_mode}:
         outcome.extra["warm_start_fallback"] = classifiers.why_scratch(s, champion.model, y_all)
     outcome.holdout_rows, outcome.train_rows = len(rows.new), len(y_all)
-    return challenger, chal_pred, modes[-1], fit_s
+    calibration = _calibration(
+        champion, chal_proba, np.searchsorted(sorted(set(y_all.tolist())), rows.table.y[rows.new]), fold_of
+    )
+    return challenger, chal_pred, modes[-1], fit_s, calibration
+
+
+def _calibration(champion, proba: np.ndarray, y_index: np.ndarray, fold_of: np.ndarray) -> dict:
+    """The challenger's temperature, fitted on its cross-fitted probabilities of the new rows; with too
+    few of those to fit one, the champion's is kept (and said so)."""
+    if len(y_index) >= MIN_CALIBRATION_ROWS:
+        return {
+            "protocol": "cross-fitted on the feedback rows newer than the champion",
+            **calibrate(proba, y_index, fold_of),
+        }
+    inherited = champion.metadata.get("metrics", {}).get("calibration", {})
+    return {
+        "method": "temperature",
+        "temperature": inherited.get("temperature", 1.0),
+        "protocol": f"kept from {champion.name}: {len(y_index)} new rows are too few to fit "
+        f"(need {MIN_CALIBRATION_ROWS})",
+        **{k: inherited[k] for k in ("ece", "ece_uncalibrated", "bins", "rows", "reliability") if k in inherited},
+    }
 
 
 def _passes_gate(s: Settings, outcome: RetrainOutcome, champ_metrics: dict, chal_metrics: dict, rows: _Rows) -> bool:

@@ -15,12 +15,14 @@ import numpy as np
 import clipwatch
 from clipwatch import classifiers, guard
 from clipwatch.artifacts import ArtifactStore, library_versions
+from clipwatch.calibration import plot_reliability
 from clipwatch.classifiers import describe
 from clipwatch.contract import check_table
 from clipwatch.dataset import read_embeddings
 from clipwatch.errors import DatasetError
 from clipwatch.groups import ref_groups
-from clipwatch.paths import CONFUSION_FILE, Paths
+from clipwatch.novelty import NOVELTY_FILE, Novelty
+from clipwatch.paths import CONFUSION_FILE, RELIABILITY_FILE, Paths
 from clipwatch.preprocess import MEAN, STD
 from clipwatch.quality import classification_metrics, cross_validate, headline
 from clipwatch.settings import Settings, get_settings
@@ -104,12 +106,18 @@ def build_metadata(
     }
 
 
-def publish_model(paths: Paths, model, metadata: dict, title: str) -> str:
-    """Publish a fitted model with its metadata and confusion-matrix plot; returns the version."""
+def publish_model(paths: Paths, model, metadata: dict, title: str, X_train: np.ndarray, s: Settings) -> str:
+    """Publish a fitted model with its metadata, confusion-matrix and reliability plots, and the novelty
+    model of the rows it trained on (clipwatch.novelty); returns the version."""
     with tempfile.TemporaryDirectory() as tmp:
-        png = Path(tmp) / CONFUSION_FILE
-        plot_confusion(metadata["metrics"]["confusion_matrix"], metadata["classes"], png, title)
-        return ArtifactStore(paths).publish(model, metadata, {CONFUSION_FILE: png})
+        files = {CONFUSION_FILE: Path(tmp) / CONFUSION_FILE, NOVELTY_FILE: Path(tmp) / NOVELTY_FILE}
+        plot_confusion(metadata["metrics"]["confusion_matrix"], metadata["classes"], files[CONFUSION_FILE], title)
+        Novelty.fit(X_train, s.novelty_quantile).save(files[NOVELTY_FILE])
+        calibration = metadata["metrics"].get("calibration")
+        if calibration:
+            files[RELIABILITY_FILE] = Path(tmp) / RELIABILITY_FILE
+            plot_reliability(calibration, files[RELIABILITY_FILE], f"reliability, {calibration['protocol']}"[:70])
+        return ArtifactStore(paths).publish(model, metadata, files)
 
 
 def train(
@@ -164,6 +172,6 @@ def train(
     }
     metadata = build_metadata(s, paths, classes, contract, model, training, metrics)
     title = f"{metrics['cv_folds']}-fold CV ({metrics['protocol'].split(':')[0]}), macro F1 {metrics['macro_f1']:.3f}"
-    version = publish_model(paths, model, metadata, title)
+    version = publish_model(paths, model, metadata, title, X, s)
     metadata["version"] = version
     return version, metadata

@@ -36,6 +36,8 @@ GAUGES = {
     "precision": "macro precision on feedback rows",
     "accuracy": "accuracy on feedback rows",
     "prod_rows": "feedback rows in prod_data.csv",
+    "unfamiliar_share": "share of feedback rows unlike anything the live model trained on (all rows)",
+    "unfamiliar_share_window": "share of feedback rows unlike anything the live model trained on (latest window)",
 }
 
 

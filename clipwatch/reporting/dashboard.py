@@ -13,7 +13,8 @@ def project(ws):
     if found:
         return found[0]
     project = ws.create_project(PROJECT_NAME, description="clipwatch: drift of clip embeddings, quality of feedback")
-    for panel in (_intro(), *_counters(), _drift_share(), _embedding_drift(), _quality(), _model_version()):
+    panels = (_intro(), *_counters(), _drift_share(), _embedding_drift(), _quality(), _model_version(), _unfamiliar())
+    for panel in panels:
         project.dashboard.add_panel(panel, tab="Overview")
     return project
 
@@ -92,3 +93,19 @@ def _model_version():
         metric="MeanValue", metric_labels={"column": "model_number"}, tags=["quality", "all"], legend="version"
     )
     return line_plot_panel("Model version", [version], size="half")
+
+
+def _unfamiliar():
+    from evidently.sdk.models import PanelMetric
+    from evidently.sdk.panels import line_plot_panel
+
+    share = [
+        PanelMetric(metric="MeanValue", metric_labels={"column": "unfamiliar"}, tags=["novelty", scope], legend=legend)
+        for scope, legend in (("all", "all rows"), ("window", "latest window"))
+    ]
+    return line_plot_panel(
+        "Share of unfamiliar clips",
+        share,
+        description="feedback rows unlike anything the live model trained on (novelty above 1)",
+        size="half",
+    )

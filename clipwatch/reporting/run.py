@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from clipwatch.artifacts import ArtifactStore
@@ -58,6 +59,9 @@ class RunSummary:
     status: str = "ok"  # ok | too_few_rows | no_reference
     drift_share: float | None = None
     drift_share_window: float | None = None
+    # Feedback rows unlike anything the live model trained on (clipwatch.novelty); None without a novelty model.
+    unfamiliar_share: float | None = None
+    unfamiliar_share_window: float | None = None
     embedding_drift: float | None = None
     embedding_drift_window: float | None = None
     embedding_drift_detected: bool | None = None
@@ -109,6 +113,9 @@ def _run_reports(s: Settings) -> RunSummary:
     pca = reducer(ref_X, file_sha256(paths.ref_data), paths.report_pca, s.report_pca_components, s.seed)
     summary.rows_read = len(table)
     prod = _feedback_frame(paths, table.frame, summary)
+    unfamiliar = _unfamiliar(paths, table.X)
+    if unfamiliar is not None:
+        prod = prod.assign(unfamiliar=unfamiliar)
     has_prediction = PREDICTION in prod.columns
     classes = sorted(set(prod[TARGET].astype(str)) | set(prod[PREDICTION].astype(str))) if has_prediction else []
     latest = table.positions >= n - window
@@ -209,6 +216,19 @@ def _report_scope(ws, project_id, s: Settings, summary, scope: str, vectors, par
             tags=["quality", scope],
         )
         ws.add_run(project_id, vsnap, include_data=False, name=f"model version ({scope})")
+    if "unfamiliar" in part.columns:
+        usnap = Report([MeanValue(column="unfamiliar")]).run(
+            Dataset.from_pandas(part[["unfamiliar"]], data_definition=DataDefinition(numerical_columns=["unfamiliar"])),
+            None,
+            timestamp=now,
+            tags=["novelty", scope],
+        )
+        ws.add_run(project_id, usnap, include_data=False, name=f"unfamiliar clips ({scope})")
+        unfamiliar = float(part["unfamiliar"].mean()) if len(part) else None
+        if scope == "all":
+            summary.unfamiliar_share = unfamiliar
+        else:
+            summary.unfamiliar_share_window = unfamiliar
     summary.timings_s[f"quality_{scope}"] = round(time.perf_counter() - t, 2)
     if scope == "all":
         summary.drift_share, summary.embedding_drift = share, score
@@ -219,6 +239,18 @@ def _report_scope(ws, project_id, s: Settings, summary, scope: str, vectors, par
     else:
         summary.drift_share_window, summary.embedding_drift_window = share, score
         summary.f1_window = numbers.get("F1Score")
+
+
+def _unfamiliar(paths: Paths, X: np.ndarray):
+    """1 for each feedback row unlike anything the live model trained on, else 0 (clipwatch.novelty);
+    None when the live version has no novelty model."""
+    from clipwatch.novelty import NOVELTY_FILE, Novelty
+
+    name = ArtifactStore(paths).current_name()
+    path = paths.version_dir(name) / NOVELTY_FILE if name else None
+    if path is None or not path.is_file():
+        return None
+    return (Novelty.load(path).score(X) > 1.0).astype(float)
 
 
 def _say_missing(prod_data: Path, missing: list[str]) -> None:

@@ -53,6 +53,11 @@ class Metrics:
             "clipwatch_stage_duration_seconds", "pipeline stage latency", ["stage"], buckets=LATENCY_BUCKETS, registry=r
         )
         self.predictions = Counter("clipwatch_predictions", "predictions by label", ["label"], registry=r)
+        self.unfamiliar = Counter(
+            "clipwatch_predictions_unfamiliar",
+            "predictions of clips unlike any the live model trained on (familiar: false)",
+            registry=r,
+        )
         self.confidence = Histogram(
             "clipwatch_prediction_confidence",
             "confidence of predictions",

@@ -76,6 +76,8 @@ class Predicting:
         for stage in ("decode", "embed", "classify"):
             self.metrics.stage.labels(stage).observe(pred.timings_ms[stage] / 1e3)
         self.metrics.predictions.labels(pred.label).inc()
+        if pred.familiar is False:
+            self.metrics.unfamiliar.inc()
         self.metrics.confidence.observe(pred.confidence)
         return pid, pred
 

@@ -34,6 +34,16 @@ class PredictResponse(BaseModel):
     model_version: str
     timings_ms: Timings
     video: VideoMeta
+    novelty: float | None = Field(
+        None,
+        description="distance from the clips the model trained on, over the threshold the training clips set "
+        "among themselves; above 1 the clip is unlike them (null: a model saved before novelty scores)",
+    )
+    familiar: bool | None = Field(
+        None,
+        description="false: the clip is unlike anything the model knows, so the label is a guess whatever the "
+        "confidence says",
+    )
 
     @classmethod
     def of(cls, pid: str, p: Prediction) -> PredictResponse:
@@ -44,6 +54,8 @@ class PredictResponse(BaseModel):
             confidence=p.confidence,
             probabilities=p.probabilities,
             model_version=p.model_version,
+            novelty=p.novelty,
+            familiar=p.familiar,
             timings_ms={k: round(v, 2) for k, v in p.timings_ms.items()},
             video={
                 "frames": info.frames,
@@ -98,6 +110,7 @@ class EmbeddingSpec(BaseModel):
     input_size: int = Field(description="each frame is resized to input_size x input_size")
     sampling: str = Field(description="segment-centres or keyframes")
     pooling: str = Field(description="how the K frame vectors become one clip vector")
+    stream: str = Field("rgb", description="what the CNN sees per segment: rgb, dynamic or rgb+dynamic")
     dim: int = Field(description="length of the clip vector")
 
 
@@ -133,6 +146,8 @@ class TimelineWindow(BaseModel):
     label: str
     confidence: float
     probabilities: dict[str, float]
+    novelty: float | None = Field(None, description="as /predict's: above 1 the window is unlike the training clips")
+    familiar: bool | None = None
 
 
 class TimelineSegment(BaseModel):

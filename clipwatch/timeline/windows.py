@@ -73,6 +73,8 @@ class Window:
     label: str
     confidence: float
     probabilities: dict[str, float]
+    novelty: float | None = None  # as /predict's (clipwatch.novelty); None for timelines made before it
+    familiar: bool | None = None
 
 
 @dataclass
@@ -179,7 +181,7 @@ def run_timeline(
     limits: Limits,
     on_progress: Callable[[float, float], None] | None = None,
     on_vector: Callable[[int, np.ndarray], None] | None = None,
-    smooth: int = 5,
+    smooth: int = 7,
 ) -> Timeline:
     """Classify every window of a probed file. on_vector(i, v) receives each window's clip vector
     (for window feedback); on_progress(done_s, total_s) is called every half second or so; segments
@@ -238,6 +240,7 @@ def run_timeline(
             lo = next_window * windowing.stride_steps
             clip_vector = embedder.pool(np.stack([vectors[j] for j in range(lo, lo + windowing.k)]))
             label, conf, probs = predictor.classify(clip_vector)
+            novelty, familiar = predictor.novelty(clip_vector)
             start = lo * windowing.step_s
             timeline.windows.append(
                 Window(
@@ -247,6 +250,8 @@ def run_timeline(
                     label,
                     round(conf, 4),
                     {c: round(p, 4) for c, p in probs.items()},
+                    novelty,
+                    familiar,
                 )
             )
             if on_vector is not None:

@@ -134,6 +134,10 @@ class Alerter:
             "class": rule.label,
             "confidence": round(float(np.mean([w["confidence"] for w in windows])), 4),
             "windows": len(windows),
+            # Unlike anything the model trained on: the class is a guess, whatever the confidence.
+            "familiar": None
+            if any(w.get("familiar") is None for w in windows)
+            else all(w["familiar"] for w in windows),
             "start_s": windows[0]["start_s"],
             "end_s": windows[-1]["end_s"],
             "fired_at": datetime.now(UTC).isoformat(timespec="seconds"),

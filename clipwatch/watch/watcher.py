@@ -140,6 +140,7 @@ class SourceWatcher(threading.Thread):
         w, name = self.windowing, self.source.name
         vector = predictor.embedder.pool(np.stack(vectors))
         label, conf, _ = predictor.classify(vector)
+        novelty, familiar = predictor.novelty(vector)
         start = lo * w.step_s
         end = start + w.window_s
         middle = lo + w.k // 2
@@ -157,6 +158,8 @@ class SourceWatcher(threading.Thread):
                 "end_s": round(end, 3),
                 "label": label,
                 "confidence": conf,
+                "novelty": novelty,
+                "familiar": familiar,
                 "model_version": predictor.version.name,
                 "jpeg": jpegs.pop(middle, None),
             },

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from clipwatch import streams
 from clipwatch.dataset import read_embeddings
 from clipwatch.embedding import distinct_frames
 from clipwatch.paths import Paths
@@ -10,14 +11,17 @@ from clipwatch.predictor import Predictor
 from clipwatch.preprocess import to_input
 
 
-def test_embedding_is_k_frames_pooled_as_the_settings_say(embedder, videos):
+def test_embedding_is_k_segments_seen_and_pooled_as_the_settings_say(embedder, videos):
     clip = next(videos.rglob("*.mp4"))
     result = embedder.embed(clip)
     frames, _ = embedder.frames(clip)
-    per_frame = embedder.backbone.embed_inputs(to_input(frames))
-    assert result.vector.shape == (pooled_dim(1280, embedder.pooling),) and result.vector.dtype == np.float32
-    assert result.sampled_frames == embedder.settings.num_frames == 16
-    np.testing.assert_array_equal(result.vector, pool(per_frame, embedder.pooling))
+    k, stream = embedder.k, embedder.stream
+    per_picture = embedder.backbone.embed_inputs(to_input(streams.pictures(frames, k, stream)))
+    per_segment = streams.segment_vectors(per_picture, k, stream)
+    assert result.vector.shape == (pooled_dim(2 * 1280, embedder.pooling),) and result.vector.dtype == np.float32
+    assert result.sampled_frames == embedder.settings.num_frames * embedder.frames_per_segment == 8 * 4
+    assert result.cnn_frames == 2 * k  # a frame and a dynamic image per segment
+    np.testing.assert_array_equal(result.vector, pool(per_segment, embedder.pooling))
     assert set(result.timings_ms) == {"decode", "embed"}
 
 
@@ -54,9 +58,11 @@ def test_a_clip_shorter_than_k_embeds_as_its_repeated_frames_would(embedder, tmp
     clip = write_clip(tmp_path / "three.mp4", gradient_frames(3))
     frames, _ = embedder.frames(clip)
     assert len(distinct_frames(frames)[0]) == 3
+    k, stream = embedder.k, embedder.stream
+    seen = embedder.backbone.embed_inputs(to_input(streams.pictures(frames, k, stream)))
     np.testing.assert_allclose(
         embedder.embed(clip).vector,
-        pool(embedder.backbone.embed_inputs(to_input(frames)), embedder.pooling),
+        pool(streams.segment_vectors(seen, k, stream), embedder.pooling),
         rtol=1e-4,
         atol=1e-5,
     )

@@ -42,7 +42,8 @@ def test_the_embedder_pools_the_k_frame_vectors_in_time_order_repeats_included(
     """A clip shorter than K repeats frames; the CNN sees each once, yet motion counts the repeats' zero steps."""
     from tests.conftest import gradient_frames, write_clip
 
-    embedder = ClipEmbedder.from_settings(settings.model_copy(update={"pooling": pooling}))
+    # The rgb stream: one picture per segment, so the repeats are the clip's own frames.
+    embedder = ClipEmbedder.from_settings(settings.model_copy(update={"pooling": pooling, "stream": "rgb"}))
     clip = write_clip(tmp_path / "three.mp4", gradient_frames(3))
     result = embedder.embed(clip)
     assert result.cnn_frames == 3 and result.frame_vectors.shape == (settings.num_frames, embedder.frame_dim)

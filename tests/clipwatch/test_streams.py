@@ -56,11 +56,11 @@ def test_rgb_and_dynamic_pictures_per_segment():
         dynamic_images(frames[:2], 2)
 
 
-def test_the_rgb_dynamic_stream_goes_through_the_one_path_and_its_contract_refuses_an_rgb_model(
+def test_the_rgb_dynamic_stream_goes_through_the_one_path_and_an_rgb_embedder_refuses_its_model(
     settings, trained, tmp_path
 ):
     clip = write_clip(tmp_path / "bar.mp4", np.repeat(np.repeat(moving_bar(40), 4, axis=1), 4, axis=2))
-    rgb = ClipEmbedder.from_settings(settings)
+    rgb = ClipEmbedder.from_settings(settings.model_copy(update={"stream": "rgb"}))
     both = ClipEmbedder.from_settings(settings.model_copy(update={"stream": "rgb+dynamic", "dynamic_frames": 4}))
     e = both.embed(clip)
     assert e.sampled_frames == rgb.k * 4 and e.frame_vectors.shape == (rgb.k, 2 * rgb.backbone.dim)
@@ -68,8 +68,8 @@ def test_the_rgb_dynamic_stream_goes_through_the_one_path_and_its_contract_refus
     assert both.contract()["stream"] == "rgb+dynamic" and rgb.contract()["dynamic_frames"] is None
     # The rgb half of a segment is what the CNN makes of the segment's middle frame.
     assert np.allclose(e.frame_vectors[:, : rgb.backbone.dim].mean(0), e.vector[: rgb.backbone.dim], atol=1e-5)
-    with pytest.raises(ArtifactError, match="stream"):
-        Predictor(both, Predictor.load(settings).version)
+    with pytest.raises(ArtifactError, match="stream"):  # the session's model is rgb+dynamic, the default
+        Predictor(rgb, Predictor.load(settings).version)
 
 
 @pytest.fixture(scope="module")

@@ -49,4 +49,4 @@ def test_pyav_fallback_decodes_every_real_clip(real_clips, embedder, monkeypatch
     monkeypatch.setattr(sampling, "_sample_skipping", unavailable)
     for path in sorted(p for p in real_clips.rglob("*") if p.suffix in (".avi", ".mp4")):
         frames, _ = embedder.frames(path)
-        assert frames.shape == (embedder.k, 224, 224, 3), path
+        assert frames.shape == (embedder.k * embedder.frames_per_segment, 224, 224, 3), path

@@ -19,10 +19,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def tiny_fs(tmp_path):
-    """A 4 MB tmpfs (needs root, as in CI and the containers' build host); skipped where mounting is not allowed."""
+    """An 8 MB tmpfs (needs root, as in CI and the containers' build host); skipped where mounting is not allowed."""
     mnt = tmp_path / "tiny"
     mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True, text=True)
     if res.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({res.stderr.strip() or 'not root'})")
     yield mnt

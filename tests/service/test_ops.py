@@ -69,7 +69,7 @@ def test_metrics_expose_requests_stages_predictions_and_model(client, videos):
         "clipwatch_model_version 1.0",
         # the live model as labels, and the process's own health (lost with a custom registry before)
         'clipwatch_model_info{backbone="',
-        'k="16",pooling="mean+motion",version="v0001"} 1.0',
+        'k="8",pooling="mean+motion",version="v0001"} 1.0',
         "process_resident_memory_bytes ",
         "process_open_fds ",
         "python_gc_collections_total{generation=",
@@ -147,5 +147,6 @@ def test_model_says_how_it_turns_a_clip_into_a_vector(client_for):
         "input_size": settings.input_size,
         "sampling": settings.sampling,
         "pooling": settings.pooling,
+        "stream": settings.stream,
         "dim": client.app.state.service.predictor().embedder.dim,
     }

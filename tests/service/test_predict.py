@@ -25,7 +25,9 @@ def test_predict_multipart_returns_label_probabilities_timings_and_video(client,
     assert set(body["timings_ms"]) == {"decode", "embed", "classify", "total"}
     assert body["timings_ms"]["total"] >= body["timings_ms"]["embed"] > 0
     v = body["video"]
-    assert v["sampled_frames"] == 16 and v["frames"] > 16 and v["width"] in (160, 192, 240, 256, 320)
+    assert (
+        v["sampled_frames"] == 32 and v["frames"] > 32
+    )  # K=8 segments of T=4 and v["width"] in (160, 192, 240, 256, 320)
     assert 1.9 < v["duration_s"] < 5.1
     _no_leftovers(client)
 
@@ -161,3 +163,14 @@ def test_dynamic_batching_gives_the_same_answers(client_for, videos):
         assert a["prediction"]["label"] == b["prediction"]["label"]
         for c, p in a["prediction"]["probabilities"].items():
             assert b["prediction"]["probabilities"][c] == pytest.approx(p, abs=1e-6)
+
+
+@pytest.mark.real_clips
+def test_an_unfamiliar_clip_says_so_and_is_counted(client, videos, real_clips):
+    known = client.post("/predict", files={"file": ("walk.mp4", clip_bytes(videos, "walk"), "video/mp4")}).json()
+    assert known["familiar"] is True and known["novelty"] <= 1
+    street = (real_clips / "kth" / "boxing" / "person01_boxing_d2_uncomp.mp4").read_bytes()
+    r = client.post("/predict", files={"file": ("boxing.mp4", street, "video/mp4")})
+    assert r.status_code == 200 and r.json()["familiar"] is False and r.json()["novelty"] > 1
+    metrics = client.get("/metrics").text
+    assert "clipwatch_predictions_unfamiliar_total 1.0" in metrics

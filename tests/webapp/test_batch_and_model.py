@@ -49,9 +49,15 @@ def test_model_page_shows_version_metrics_history_and_confusion(page):
     at = page("model").run()
     assert not at.exception
     assert [m.value for m in at.metric] == ["v0001", "0.745", "0.750", "0.750"]
+    captions = [c.value for c in at.caption]
+    assert any("grouped by recording (12 groups)" in c and c.startswith("Measured by") for c in captions)
     assert any(
-        "K=16 frames, mean+motion pooling, 2560 values; classifier: logistic-regression" in c.value for c in at.caption
+        "K=16 segments, rgb stream, mean+motion pooling, 2560 values; classifier: logistic-regression" in c
+        for c in captions
     )
+    # The calibration figure: temperature, ECE before and after, and the reliability curve.
+    assert any("temperature of 2.50" in c and "0.310 before, 0.060 after" in c for c in captions)
+    assert "Calibration" in [h.value for h in at.subheader]
     assert at.dataframe[0].value["outcome"].tolist() == ["kept"]
     assert at.dataframe[0].value["trigger"].tolist() == ["drift"]  # which trigger fired, and why
     assert at.dataframe[0].value["trigger_reason"].tolist() == ["the report of t detected drift"]

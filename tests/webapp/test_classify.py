@@ -44,6 +44,21 @@ def test_upload_preview_predict_and_feedback(page, videos):
 
 
 @responses.activate
+def test_an_unfamiliar_clip_shows_a_guess_in_plain_words_and_no_confident_percentage(page, videos):
+    unfamiliar = {**prediction("wave"), "confidence": 1.0, "novelty": 4.2, "familiar": False}
+    responses.post(f"{API}/predict", json=unfamiliar)
+    responses.get(f"{API}/model", json=model_info())
+    at = _upload(page("classify").run(), videos)
+    at.button[0].click().run()
+    assert not at.exception
+    warning = at.warning[0].value
+    assert "unlike the clips the model learned from" in warning and "guess" in warning
+    assert "knows 6 actions" in warning and "send feedback" in warning
+    assert [m.value for m in at.metric] == ["wave", "unreliable", "v0001"]
+    assert not any("100%" in str(m.value) for m in at.metric)
+
+
+@responses.activate
 def test_feedback_that_triggers_a_retrain_shows_the_outcome(page, videos):
     entry = {
         "trigger_rows": 20,
@@ -154,5 +169,5 @@ def test_the_frame_strip_follows_the_apis_sampling_not_the_web_apps(page, videos
 def test_without_the_apis_sampling_the_strip_says_whose_settings_it_follows(page, videos):
     responses.get(f"{API}/model", body=requests.exceptions.ConnectionError("refused"))
     at = _upload(page("classify").run(), videos)
-    assert len(at.get("image")) == 16  # this app's K
+    assert len(at.get("image")) == 8  # this app's K
     assert any("follow this app's settings" in c.value for c in at.caption)

@@ -26,14 +26,23 @@ if st.button(f"Score {len(uploads)} clips", type="primary"):
                     {
                         "file": u.name,
                         "label": p.get("label"),
-                        "confidence": p.get("confidence"),
+                        # An unfamiliar clip's confidence means nothing: it is left out, and said so.
+                        "confidence": None if p.get("familiar") is False else p.get("confidence"),
+                        "familiar": p.get("familiar"),
                         "model_version": p.get("model_version"),
                         "error": item.get("error"),
                     }
                 )
         except ApiError as exc:
             rows += [
-                {"file": u.name, "label": None, "confidence": None, "model_version": None, "error": str(exc)}
+                {
+                    "file": u.name,
+                    "label": None,
+                    "confidence": None,
+                    "familiar": None,
+                    "model_version": None,
+                    "error": str(exc),
+                }
                 for u in chunk
             ]
         done = min(start + CHUNK, len(uploads))
@@ -43,7 +52,13 @@ if st.button(f"Score {len(uploads)} clips", type="primary"):
 table = st.session_state.get("batch")
 if table is not None:
     failed = int(table["error"].notna().sum())
+    unfamiliar = int((table["familiar"] == False).sum())  # noqa: E712 (a column of True/False/None)
     st.write(f"{len(table) - failed} scored, {failed} failed.")
+    if unfamiliar:
+        st.warning(
+            f"{unfamiliar} clip(s) are unlike anything the model learned from (familiar: False): their labels "
+            "are guesses. Feedback with the right action names teaches the model."
+        )
     st.dataframe(
         table,
         hide_index=True,

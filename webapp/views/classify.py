@@ -107,8 +107,19 @@ if not pred:
 
 st.divider()
 c1, c2, c3 = st.columns(3)
-c1.metric("Predicted action", pred["label"])
-c2.metric("Confidence", f"{pred['confidence']:.0%}")
+if pred.get("familiar") is False:
+    # Unlike anything the model trained on: a confident-looking percentage would mislead.
+    known = sorted(pred["probabilities"])
+    st.warning(
+        f"**This clip is unlike the clips the model learned from**, so its answer is a guess. The model knows "
+        f"{len(known)} actions ({', '.join(known)}); if this clip shows another one, send feedback below "
+        "with the action's name, and it is trained in at the next retrain."
+    )
+    c1.metric("Closest known action (a guess)", pred["label"])
+    c2.metric("Confidence", "unreliable", help=f"novelty {pred['novelty']:.1f} (above 1: unfamiliar)")
+else:
+    c1.metric("Predicted action", pred["label"])
+    c2.metric("Confidence", f"{pred['confidence']:.0%}", help="calibrated on clips the model did not train on")
 c3.metric("Model version", pred["model_version"])
 probs = pd.DataFrame({"probability": pred["probabilities"]}).sort_values("probability", ascending=False)
 st.bar_chart(probs, horizontal=True, height=220)

@@ -23,7 +23,8 @@ st.caption(
 )
 e, training = info["embedding"], info.get("training", {})
 st.caption(
-    f"Clip vector: K={e['num_frames']} frames, {e['pooling']} pooling, {e['dim']} values; "
+    f"Clip vector: K={e['num_frames']} segments, {e.get('stream', 'rgb')} stream, {e['pooling']} pooling, "
+    f"{e['dim']} values; "
     f"classifier: {training.get('classifier', 'random-forest')}."
 )
 if m.get("guard"):
@@ -68,6 +69,19 @@ else:
         "reason",
     ]
     st.dataframe(history[[c for c in cols if c in history]].iloc[::-1], hide_index=True, width="stretch")
+
+cal = m.get("calibration")
+if cal and cal.get("reliability"):
+    st.subheader("Calibration")
+    st.caption(
+        f"Probabilities are divided by a temperature of {cal['temperature']:.2f} fitted on predictions of clips "
+        f"each model had not trained on ({cal.get('protocol', 'out of fold')}). Expected calibration error over "
+        f"{cal.get('bins', 15)} bins: {cal.get('ece_uncalibrated', float('nan')):.3f} before, {cal['ece']:.3f} after; "
+        "on the diagonal, a confidence of 80% is right 80% of the time."
+    )
+    bins = pd.DataFrame(cal["reliability"])
+    bins["perfect"] = bins["confidence"]
+    st.line_chart(bins.set_index("confidence")[["accuracy", "perfect"]], height=220, x_label="confidence")
 
 if m.get("confusion_matrix"):
     st.subheader("Confusion matrix (rows: true, columns: predicted)")

@@ -35,6 +35,7 @@ def model_response(service: Service) -> ModelResponse:
             input_size=embedder.size,
             sampling=embedder.sampling,
             pooling=embedder.pooling,
+            stream=embedder.stream,
             dim=embedder.dim,
         ),
         metrics=meta.get("metrics", {}),

@@ -78,7 +78,15 @@ def test_segments_of_a_long_video_fall_within_one_stride_of_the_truth(settings, 
     predictor = Predictor.load(settings)
     windowing = Windowing.of(4.0, 1.0, predictor.embedder.k)
     progress = []
-    tl = run_timeline(path, predictor, windowing, info_of(path, settings), UNLIMITED, lambda d, t: progress.append(d))
+    tl = run_timeline(
+        path,
+        predictor,
+        windowing,
+        info_of(path, settings),
+        UNLIMITED,
+        lambda d, t: progress.append(d),
+        smooth=settings.timeline_smooth_windows,
+    )
     assert len(opened) == 1  # one sequential decode of the file, never one per window
     assert len(tl.windows) == windowing.windows(60.0) == 57
     assert [s.label for s in tl.segments] == [a for _, _, a in truth]
