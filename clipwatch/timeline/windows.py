@@ -181,7 +181,7 @@ def run_timeline(
     limits: Limits,
     on_progress: Callable[[float, float], None] | None = None,
     on_vector: Callable[[int, np.ndarray], None] | None = None,
-    smooth: int = 7,
+    smooth: int = 5,
 ) -> Timeline:
     """Classify every window of a probed file. on_vector(i, v) receives each window's clip vector
     (for window feedback); on_progress(done_s, total_s) is called every half second or so; segments
