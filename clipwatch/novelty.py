@@ -23,6 +23,7 @@ import numpy as np
 NOVELTY_FILE = "novelty.npz"
 COMPONENTS = 32
 NEIGHBOURS = 5
+PCA_ROWS = 2000
 
 
 @dataclass
@@ -38,9 +39,11 @@ class Novelty:
     def fit(cls, X: np.ndarray, quantile: float = 0.99, components: int = COMPONENTS) -> Novelty:
         X = np.asarray(X, dtype=np.float32)
         mean = X.mean(axis=0)
-        centred = X - mean
         c = max(1, min(components, len(X) - 1, X.shape[1]))
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        # The components from at most PCA_ROWS rows (seeded): a retrain's 10,000 rows would make the SVD the
+        # slowest step of publishing, and 2,000 pin down 32 directions as well. Every row is still a neighbour.
+        rows = X if len(X) <= PCA_ROWS else X[np.random.default_rng(0).choice(len(X), PCA_ROWS, replace=False)]
+        _, _, vt = np.linalg.svd(rows - mean, full_matrices=False)
         model = cls(mean, vt[:c].astype(np.float32), np.zeros((0, c + 1), np.float32), 0.0, quantile, 0)
         model.points = model.coordinates(X)
         model.neighbours = max(1, min(NEIGHBOURS, len(X) - 1))
@@ -66,7 +69,7 @@ class Novelty:
             if leave_self_out:
                 d[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
             k = min(self.neighbours, d.shape[1] - (1 if leave_self_out else 0))
-            out[start : start + len(block)] = np.sort(d, axis=1)[:, :k].mean(axis=1)
+            out[start : start + len(block)] = np.partition(d, k - 1, axis=1)[:, :k].mean(axis=1)
         return out
 
     def score(self, X: np.ndarray) -> np.ndarray:
