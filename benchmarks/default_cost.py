@@ -1,8 +1,8 @@
-"""What the embedding grouped evidence prefers costs against today's default.
+"""What the default chosen by grouped evidence costs against the previous default.
 
-default   : rgb stream, K=16, mean+motion pooling, standardised logistic regression
-candidate : rgb+dynamic stream (a frame and a dynamic image of T=4 frames per segment), K=8,
-            mean+motion pooling, standardised logistic regression
+previous : rgb stream, K=16, mean+motion pooling, standardised logistic regression
+default  : rgb+dynamic stream (a frame and a dynamic image of T=4 frames per segment), K=8,
+           mean+motion pooling, standardised logistic regression
 
 For each: embedding time per clip in-process (median over clips of the embedded dataset and the
 real clips in ../shared/data/real-clips), and /predict p50/p95 through a live server on loopback
@@ -38,13 +38,13 @@ from devtools.sandbox import auth
 from serving import start_server
 
 CONFIGS = {
-    "default (rgb, K=16 mean+motion)": {
+    "previous (rgb, K=16 mean+motion)": {
         "stream": "rgb",
         "num_frames": 16,
         "pooling": "mean+motion",
         "classifier": "logistic-regression",
     },
-    "candidate (rgb+dynamic T=4, K=8 mean+motion)": {
+    "default (rgb+dynamic T=4, K=8 mean+motion)": {
         "stream": "rgb+dynamic",
         "num_frames": 8,
         "dynamic_frames": 4,
@@ -153,7 +153,7 @@ def main() -> None:
     ]
     print(table(rows, list(rows[0])))
     print(
-        f"candidate / default: embedding x{ratios['embed_embedded']:.2f} (embedded)"
+        f"default / previous: embedding x{ratios['embed_embedded']:.2f} (embedded)"
         + (f", x{ratios['embed_real']:.2f} (real)" if real else "")
         + "; /predict p50 "
         + ", ".join(f"x{ratios[f'predict_p50_{size}']:.2f} at {size}" for size in SIZES)

@@ -18,7 +18,7 @@ from clipwatch.pooling import pool, pooled_dim
 from clipwatch.preprocess import to_input
 from clipwatch.sampling import sample_clip
 from clipwatch.settings import Settings, get_settings
-from clipwatch.video import VideoInfo
+from clipwatch.video import FramePlan, VideoInfo
 
 
 @dataclass
@@ -103,7 +103,13 @@ class ClipEmbedder:
 
     def frames(self, path: str | Path, cancel: threading.Event | None = None) -> tuple[np.ndarray, VideoInfo]:
         """The clip's sampled frames: K, or K x T for a stream with dynamic images."""
-        return sample_clip(path, self.settings, cancel, self.k * self.frames_per_segment)
+        return sample_clip(path, self.settings, cancel, self.plan)
+
+    @property
+    def plan(self) -> FramePlan:
+        """Which frames a clip gives: T per segment for dynamic images, gathered near centres on long clips."""
+        per = self.frames_per_segment
+        return FramePlan(self.k, per, streams.SPAN_S if per > 1 else None)
 
     def embed(self, path: str | Path, cancel: threading.Event | None = None) -> ClipEmbedding:
         """cancel: set it to stop decoding (sampling raises clipwatch.decode_budget.Cancelled)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clipwatch import streams
 from clipwatch.backbone import Backbone, file_sha256
 from clipwatch.embedding import ClipEmbedder
 from clipwatch.settings import Settings
@@ -34,7 +35,7 @@ class FrameCache:
     def path(self, file_sha: str, s: Settings) -> Path:
         key = f"{file_sha}|{self.backbone}|{s.num_frames}|{s.input_size}|{s.sampling}"
         if s.stream != "rgb":  # the rgb key stays as it was, so existing caches still hit
-            key += f"|{s.stream}|{s.dynamic_frames}"
+            key += f"|{s.stream}|{s.dynamic_frames}|span{streams.SPAN_S:g}"
         return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
 
     def get(self, file_sha: str, s: Settings) -> tuple[np.ndarray, float] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from clipwatch import backbones
 from clipwatch.artifacts import ArtifactStore
 from clipwatch.batching import FrameBatcher
 from clipwatch.embedding import ClipEmbedder
@@ -78,8 +79,13 @@ class ModelHolder:
     def load(self, name: str) -> Predictor:
         """A Predictor for a stored version, checked against this process's backbone and settings.
         Raises ArtifactError (or the backbone's error) without touching the live model."""
-        if self._embedder is None:
-            embedder = ClipEmbedder.from_settings(self.settings)
+        version = self.store.load(name)
+        wanted = version.metadata.get("backbone", {}).get("sha256")
+        if self._embedder is None or (wanted and self._embedder.backbone.sha256 != wanted):
+            # A version names its backbone (a fine-tuned one, or the one it replaced): load that file. The
+            # previous embedder stays with the predictor that holds it until its requests finish.
+            file = backbones.file_for(self.paths, wanted)
+            embedder = ClipEmbedder.from_settings(self.settings.model_copy(update={"backbone_file": str(file)}))
             if self.settings.batch_window_ms > 0:
                 embedder.batcher = FrameBatcher(
                     embedder.backbone.embed_inputs,
@@ -87,7 +93,7 @@ class ModelHolder:
                     max_frames=self.settings.batch_max_frames,
                 )
             self._embedder = embedder
-        return Predictor(self._embedder, self.store.load(name))
+        return Predictor(self._embedder, version)
 
     def start_watching(self) -> None:
         def loop():

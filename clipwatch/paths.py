@@ -122,6 +122,17 @@ class Paths:
         return self.artifacts_dir / self.backbone_name
 
     @property
+    def backbones(self) -> Path:
+        """Every backbone an install has served, by sha256 (clipwatch.backbones): fine-tuned ones and
+        the ImageNet one they replaced, so a version and a rollback find theirs."""
+        return self.artifacts_dir / "backbones"
+
+    @property
+    def data_archive(self) -> Path:
+        """ref_data and prod_data as they were under an earlier backbone, one folder per backbone."""
+        return self.data_dir / "archive"
+
+    @property
     def backbone_int8(self) -> Path:
         return self.artifacts_dir / "backbone.int8.onnx"
 

@@ -32,7 +32,7 @@ from av.video.reformatter import VideoReformatter
 
 from clipwatch.decode_budget import Cancelled, DecodeBudget, unlimited
 from clipwatch.settings import Sampling, Settings
-from clipwatch.video import ClipError, VideoInfo, open_video, probe, reason, segment_centres, sniff
+from clipwatch.video import ClipError, FramePlan, VideoInfo, open_video, plan_of, probe, reason, sniff
 
 try:  # decord has x86_64 wheels only; elsewhere PyAV does all the work
     import decord
@@ -43,13 +43,14 @@ log = logging.getLogger(__name__)
 
 
 def sample_clip(
-    path: str | Path, settings: Settings, cancel: threading.Event | None = None, k: int | None = None
+    path: str | Path, settings: Settings, cancel: threading.Event | None = None, k: int | FramePlan | None = None
 ) -> tuple[np.ndarray, VideoInfo]:
     """Probe a clip and sample its K frames as the settings say, within the decode budget: for
     ref_data.csv, /predict, /feedback, INT8 calibration and the web app's frame strip alike.
 
     cancel: set it to stop the decode (the client went away); sampling then raises Cancelled.
-    k: frames to sample (default: CLIPWATCH_NUM_FRAMES; a stream with dynamic images samples K x T)."""
+    k: frames to sample, or a FramePlan (default: CLIPWATCH_NUM_FRAMES; a stream with dynamic images
+    samples T frames for each of K segments)."""
     s = settings
     info = probe(path, max_pixels=s.max_frame_pixels, max_duration_s=s.max_duration_s)
     threads = frame_threads(info, s.decode_threads)
@@ -69,7 +70,7 @@ def frame_threads(info: VideoInfo, threads: int = 0) -> int:
 
 def sample_frames(
     path: str | Path,
-    k: int,
+    k: int | FramePlan,
     size: int,
     info: VideoInfo,
     *,
@@ -79,10 +80,13 @@ def sample_frames(
 ) -> np.ndarray:
     """Return k RGB frames, k x size x size x 3 uint8, in time order (see the module docstring).
 
+    k: a count (one frame per segment) or a FramePlan (several per segment, gathered on long clips).
+
     threads: frame threads for exact sampling; 0 picks by frame size. budget: what decoding may cost
     (every reader charges it; a reader that fails hands what it spent on to the next); None: no limit."""
     threads = frame_threads(info, threads)
     b = budget or unlimited()
+    k = plan_of(k)
     readers = []  # (what it is, how to call it), fastest first; each may decline a file it can't read
     if method == "keyframes":
         readers.append(("keyframe seeking", lambda: _sample_keyframes(path, k, size, info, b)))
@@ -105,18 +109,21 @@ def sample_frames(
     return _sample_pyav(path, k, size, info, threads, b)
 
 
-def _sample_decord(path: str | Path, k: int, size: int, threads: int, budget: DecodeBudget) -> np.ndarray:
+def _sample_decord(path: str | Path, k: int | FramePlan, size: int, threads: int, budget: DecodeBudget) -> np.ndarray:
+    plan = plan_of(k)
     reader = decord.VideoReader(str(path), width=size, height=size, num_threads=threads)
     n = len(reader)
     if n == 0:
         raise ClipError(f"{Path(path).name}: video has no frames")
-    wanted = segment_centres(n, k).tolist()
-    # decord decodes in one call that cannot be stopped, so its cost is charged before it starts.
-    cost = decode_cost(wanted, reader.get_key_indices().tolist())
+    wanted = plan.indices(n, reader.get_avg_fps()).tolist()
+    # decord decodes in one call that cannot be stopped, so its cost is charged before it starts, and at
+    # the worst: from the first frame on. The keyframe flags it would seek by are the file's word (an AVI
+    # with one real keyframe listed 220 of 600), so a decode bomb could claim to be cheap.
+    cost = decode_cost(wanted, [0])
     budget.check(more_frames=cost)
     frames = reader.get_batch(wanted).asnumpy()
     budget.charge(cost)
-    if frames.shape != (k, size, size, 3):
+    if frames.shape != (plan.count, size, size, 3):
         raise RuntimeError(f"decord returned {frames.shape}")
     return frames
 
@@ -134,7 +141,7 @@ def decode_cost(wanted: list[int], keys: list[int]) -> int:
 
 
 def _sample_skipping(
-    path: str | Path, k: int, size: int, info: VideoInfo, threads: int, budget: DecodeBudget
+    path: str | Path, k: int | FramePlan, size: int, info: VideoInfo, threads: int, budget: DecodeBudget
 ) -> np.ndarray:
     """The centre frames, decoding only what they need: from the keyframe before each, and no
     non-reference frame that is not itself a centre."""
@@ -152,7 +159,7 @@ def _sample_skipping(
             raise RuntimeError("duplicate timestamps")
         position = {pts: i for i, (pts, _) in enumerate(index)}
         keys = [i for i, (_, key) in enumerate(index) if key]
-        wanted = [shown[i] for i in segment_centres(len(shown), k)]
+        wanted = [shown[i] for i in plan_of(k).indices(len(shown), info.fps)]
         targets = set(wanted)
         codec = stream.codec_context
         if threads > 1:
@@ -191,7 +198,9 @@ def _sample_skipping(
     return np.stack([picked[pts] for pts in wanted])
 
 
-def _sample_keyframes(path: str | Path, k: int, size: int, info: VideoInfo, budget: DecodeBudget) -> np.ndarray:
+def _sample_keyframes(
+    path: str | Path, k: int | FramePlan, size: int, info: VideoInfo, budget: DecodeBudget
+) -> np.ndarray:
     if info.duration_s <= 0:
         raise RuntimeError("no duration to place the segment centres in")
     picked: dict[int, np.ndarray] = {}  # keyframe pts -> picture, so a shared keyframe is decoded once
@@ -201,7 +210,7 @@ def _sample_keyframes(path: str | Path, k: int, size: int, info: VideoInfo, budg
         stream = container.streams.video[0]
         codec = stream.codec_context
         start = stream.start_time or 0
-        for centre in (np.arange(k) + 0.5) * info.duration_s / k:
+        for centre in plan_of(k).times(info.duration_s):
             container.seek(start + int(centre / stream.time_base), stream=stream, backward=True)
             packet = next((p for p in container.demux(stream) if p.is_keyframe and p.size), None)
             if packet is None or packet.pts is None:
@@ -220,7 +229,7 @@ def _sample_keyframes(path: str | Path, k: int, size: int, info: VideoInfo, budg
 
 
 def _sample_pyav(
-    path: str | Path, k: int, size: int, info: VideoInfo, threads: int, budget: DecodeBudget
+    path: str | Path, k: int | FramePlan, size: int, info: VideoInfo, threads: int, budget: DecodeBudget
 ) -> np.ndarray:
     name = Path(path).name
     picture = Pictures(size)
@@ -236,7 +245,7 @@ def _sample_pyav(
             budget.check()
             if n <= 0:
                 raise ClipError(f"{name}: video has no frames")
-            wanted = segment_centres(n, k)
+            wanted = plan_of(k).indices(n, info.fps)
             wanted_set = set(wanted.tolist())
             for i, frame in enumerate(container.decode(video=0)):
                 if i > wanted[-1]:

@@ -35,9 +35,9 @@ class Settings(BaseSettings):
     )
 
     # Embedding contract: changing any of these invalidates ref_data.csv and the model.
-    # K, pooling and classifier defaults were chosen by `clipwatch evaluate` (README, "Choosing the embedding");
-    # rgb+dynamic wins grouped by recording and waits on segment-local sampling (docs/embedding.md).
-    num_frames: int = Field(16, ge=1, le=64, description="K segments sampled per clip (a frame, or T frames, each)")
+    # Stream, K, T, pooling and classifier defaults were chosen by `clipwatch evaluate`, grouped by recording
+    # on real surveillance footage (docs/embedding.md, "Choosing the default by grouped evidence").
+    num_frames: int = Field(8, ge=1, le=64, description="K segments sampled per clip (a frame, or T frames, each)")
     input_size: int = Field(224, ge=32, le=1024, description="CNN input size, pixels square")
     backbone_file: str = Field("backbone.onnx", description="file name under artifacts_dir")
     sampling: Sampling = Field(
@@ -47,7 +47,7 @@ class Settings(BaseSettings):
         "mean+motion", description="how the K frame vectors become one clip vector (clipwatch.pooling)"
     )
     stream: Stream = Field(
-        "rgb",
+        "rgb+dynamic",
         description="what the CNN sees per segment: rgb (a frame), dynamic (a dynamic image of its motion) or "
         "rgb+dynamic (both); clipwatch.streams",
     )
@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     max_frame_pixels: int = Field(4096 * 2304, ge=1, description="refuse larger declared frame sizes (width x height)")
     max_duration_s: float = Field(3600.0, gt=0, description="refuse longer clips, seconds")
     # The decode budget (clipwatch.decode_budget): what one clip may cost, whatever its header says.
+    # rgb+dynamic's T frames per segment are gathered within 2 s of its centre (clipwatch.streams.SPAN_S), so a
+    # long clip with rare keyframes costs about a keyframe interval per segment, as one frame per segment does.
     decode_max_frames: int = Field(3000, ge=1, description="frames decoded per clip, at most")
     decode_cpu_s: float = Field(8.0, gt=0, description="CPU seconds spent decoding one clip, at most")
 
@@ -87,11 +89,11 @@ class Settings(BaseSettings):
     timeline_stride_s: float = Field(
         1.0, ge=0.1, le=120, description="timeline stride S, seconds (rounded to a whole number of W/K steps)"
     )
-    # 5 windows (8 s of video at the defaults): a hard cut between two takes makes the windows across it
-    # look like fast motion; averaging over 5 keeps that from becoming a segment of its own. Dynamic images
-    # see a cut as motion even more: with CLIPWATCH_STREAM=rgb+dynamic a test video needed 7.
+    # 7 windows (10 s of video at the defaults): a hard cut between two takes makes the windows across it
+    # look like fast motion, the more so to the dynamic images of the default stream (a test video's
+    # run-to-wave cut read as 2 s of "jump"); averaging over 7 keeps that from becoming a segment of its own.
     timeline_smooth_windows: int = Field(
-        5, ge=1, le=15, description="segments follow class probabilities averaged over this many windows (1: off)"
+        7, ge=1, le=15, description="segments follow class probabilities averaged over this many windows (1: off)"
     )
     timeline_max_upload_mb: float = Field(2048, gt=0, description="largest long video POST /jobs/timeline takes")
     timeline_body_timeout_s: float = Field(1800, gt=0, description="time a client has to send a long video")

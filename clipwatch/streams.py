@@ -10,8 +10,10 @@ on it has less of the scene to memorise.
 - ``dynamic``: K dynamic images, one per segment, each from T frames spread over the segment.
 - ``rgb+dynamic``: both; a segment's vector is its middle frame's and its dynamic image's, side by side.
 
-The T frames per segment come from the same sampler as the K frames (K x T segment centres), so every
-reader, the decode budget and the frame cache apply unchanged.
+The T frames per segment come from the same sampler as the K frames, so every reader, the decode budget
+and the frame cache apply unchanged. They spread over the segment (K x T segment centres) unless the
+segment is longer than SPAN_S: then they spread over SPAN_S seconds around its centre
+(clipwatch.video.FramePlan). Clips up to K x SPAN_S seconds (16 s at K=8) are sampled the same either way.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from typing import Literal, get_args
 import numpy as np
 
 Stream = Literal["rgb", "dynamic", "rgb+dynamic"]
+# A dynamic image covers at most this much time. An action's motion lives within a second or two, and
+# frames far apart on a long clip would blend unrelated moments; gathering them near each centre also
+# means decoding about one keyframe interval per segment instead of K x T scattered ones.
+SPAN_S = 2.0
 STREAMS: tuple[str, ...] = get_args(Stream)
 
 

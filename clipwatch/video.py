@@ -56,6 +56,62 @@ def segment_centres(n_frames: int, k: int) -> np.ndarray:
     return np.minimum(((np.arange(k) + 0.5) * n_frames / k).astype(np.int64), n_frames - 1)
 
 
+@dataclass(frozen=True)
+class FramePlan:
+    """Which frames a clip gives: `per_segment` frames for each of `k` equal segments, in time order.
+
+    They spread evenly over the segment, as `segment_centres(n, k * per_segment)` does, unless the
+    segment is longer than `span_s` seconds: then they spread over `span_s` around its centre. A
+    dynamic image is made of one segment's frames, so it sees motion over at most `span_s` (not
+    frames a minute apart on a long clip), and decoding stays within about one keyframe interval of
+    each centre, which keeps a long clip with rare keyframes within the decode budget."""
+
+    k: int
+    per_segment: int = 1
+    span_s: float | None = None
+
+    @property
+    def count(self) -> int:
+        return self.k * self.per_segment
+
+    def gathers(self, segment: float, rate: float) -> bool:
+        """Whether a segment `segment` long (frames or seconds) gathers its frames near its centre."""
+        return self.per_segment > 1 and bool(self.span_s) and rate > 0 and self.span_s * rate < segment
+
+    def _gathered(self, segment: float, rate: float) -> np.ndarray:
+        """Offsets of a gathering segment's frames from its start."""
+        span = self.span_s * rate
+        return segment / 2 - span / 2 + (np.arange(self.per_segment) + 0.5) * span / self.per_segment
+
+    def indices(self, n_frames: int, fps: float) -> np.ndarray:
+        """Frame indices, `count` of them (repeating when the clip has fewer frames)."""
+        segment = n_frames / self.k
+        if not self.gathers(segment, fps):
+            return segment_centres(n_frames, self.count)
+        at = (np.arange(self.k) * segment)[:, None] + self._gathered(segment, fps)[None, :]
+        return np.clip(at.reshape(-1).astype(np.int64), 0, n_frames - 1)
+
+    def times(self, duration_s: float) -> np.ndarray:
+        """The same positions in seconds from the start, for readers that seek by time."""
+        segment = duration_s / self.k
+        if not self.gathers(segment, 1.0):
+            return (np.arange(self.count) + 0.5) * duration_s / self.count
+        return ((np.arange(self.k) * segment)[:, None] + self._gathered(segment, 1.0)[None, :]).reshape(-1)
+
+    def grid_time(self, u: int, segment_s: float) -> float:
+        """Seconds of picture u on an endless grid of segments `segment_s` long (a timeline's or a live
+        source's), placed as a clip's are: windows then see what /predict sees of the same stretch."""
+        if not self.gathers(segment_s, 1.0):
+            return (u + 0.5) * segment_s / self.per_segment
+        j, i = divmod(u, self.per_segment)
+        return j * segment_s + float(self._gathered(segment_s, 1.0)[i])
+
+
+def plan_of(frames: int | FramePlan) -> FramePlan:
+    """A bare count means one frame per segment, as it always has."""
+    return frames if isinstance(frames, FramePlan) else FramePlan(frames)
+
+
 def probe(path: str | Path, *, max_pixels: int, max_duration_s: float) -> VideoInfo:
     """Read a clip's header. Raises ClipError for anything that is not a usable video."""
     name = Path(path).name

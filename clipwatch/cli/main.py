@@ -14,6 +14,7 @@ import typer
 from clipwatch.cli.build import build_ref, print_metrics, train_cmd
 from clipwatch.cli.evaluate import evaluate_cmd
 from clipwatch.cli.feedback import export_prod_cmd, trainer_cmd
+from clipwatch.cli.finetune import finetune_cmd
 from clipwatch.cli.timeline import timeline_cmd
 from clipwatch.cli.watch import watch_cmd
 from clipwatch.errors import ClipwatchError
@@ -87,6 +88,7 @@ app.command("train")(train_cmd)
 
 # clipwatch evaluate lives beside its options (clipwatch/cli/evaluate.py).
 app.command("evaluate")(evaluate_cmd)
+app.command("finetune")(finetune_cmd)
 app.command("timeline")(timeline_cmd)
 app.command("watch")(watch_cmd)
 app.command("trainer")(trainer_cmd)

@@ -35,12 +35,12 @@ class Limits:
 
 
 def grid_pictures(
-    path: Path, info: VideoInfo, step_s: float, n_grid: int, size: int, limits: Limits
+    path: Path, info: VideoInfo, times: list[float], size: int, limits: Limits
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """(j, picture shown at (j + 1/2) * step_s) for j = 0 .. n_grid - 1, in order, from one decode.
+    """(j, picture shown at times[j]) for every j, in order, from one decode; times must ascend.
 
     The budget is made here, in the thread that iterates: it measures that thread's CPU time."""
-    times = [(j + 0.5) * step_s for j in range(n_grid)]
+    n_grid = len(times)
     threads = frame_threads(info)
     budget = DecodeBudget(
         limits.max_frames,
@@ -93,7 +93,7 @@ def grid_pictures(
             j += 1
     if j < n_grid:
         raise ClipError(
-            f"{path.name}: the video ends after {j * step_s:.1f} s, not at the {info.duration_s:.1f} s its header says"
+            f"{path.name}: the video ends after {times[j]:.1f} s, not at the {info.duration_s:.1f} s its header says"
         )
 
 

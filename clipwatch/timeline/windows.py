@@ -181,7 +181,7 @@ def run_timeline(
     limits: Limits,
     on_progress: Callable[[float, float], None] | None = None,
     on_vector: Callable[[int, np.ndarray], None] | None = None,
-    smooth: int = 5,
+    smooth: int = 7,
 ) -> Timeline:
     """Classify every window of a probed file. on_vector(i, v) receives each window's clip vector
     (for window feedback); on_progress(done_s, total_s) is called every half second or so; segments
@@ -222,9 +222,9 @@ def run_timeline(
     next_window = 0
     done = 0  # grid steps whose segment vector is in
     pending: list[np.ndarray] = []  # pictures of segments not yet complete
-    step_pictures = lambda: grid_pictures(  # noqa: E731
-        path, info, windowing.step_s / per_segment, n_grid * per_segment, embedder.size, limits
-    )
+    # Placed as a clip's frames are (FramePlan), so a window sees what /predict sees of the same stretch.
+    times = [embedder.plan.grid_time(u, windowing.step_s) for u in range(n_grid * per_segment)]
+    step_pictures = lambda: grid_pictures(path, info, times, embedder.size, limits)  # noqa: E731
     for _, pictures in batches(step_pictures):
         pending.extend(pictures)
         whole = len(pending) // per_segment * per_segment

@@ -86,8 +86,10 @@ class SourceWatcher(threading.Thread):
         """Read the source until it ends or fails; True when it is a file that has simply ended."""
         w, name = self.windowing, self.source.name
         k, ss = w.k, w.stride_steps
-        per_segment = self.holder.predictor.embedder.frames_per_segment if self.holder.predictor else 1
-        step = w.step_s / per_segment  # a picture every step; a segment every per_segment of them
+        embedder = self.holder.predictor.embedder if self.holder.predictor else None
+        per_segment = embedder.frames_per_segment if embedder else 1
+        # Picture u's time on the grid, placed as a clip's frames are (FramePlan): a segment every per_segment.
+        at = embedder.plan.grid_time if embedder else (lambda u, step: (u + 0.5) * step)
         with self._open() as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
@@ -114,7 +116,7 @@ class SourceWatcher(threading.Thread):
                 if self.source.realtime and ahead > 0 and self.stop_event.wait(ahead):
                     return True
                 self.metrics.last_seen.labels(name).set(time.time())
-                while held is not None and (u + 0.5) * step < t:
+                while held is not None and at(u, w.step_s) < t:
                     predictor = self.holder.predictor
                     if predictor is None:
                         raise RuntimeError("no model is loaded")

@@ -77,5 +77,5 @@ def test_batched_embeddings_equal_unbatched_ones(embedder, settings, videos):
         vectors = [e.vector for e in pool.map(batched.embed, clips)]
     for a, b in zip(direct, vectors, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    assert batched.batcher.frames == 4 * settings.num_frames
+    assert batched.batcher.frames == 4 * settings.num_frames * 2  # a frame and a dynamic image per segment
     batched.batcher.close()

@@ -6,7 +6,7 @@ from clipwatch import streams
 from clipwatch.dataset import read_embeddings
 from clipwatch.embedding import distinct_frames
 from clipwatch.paths import Paths
-from clipwatch.pooling import pool
+from clipwatch.pooling import pool, pooled_dim
 from clipwatch.predictor import Predictor
 from clipwatch.preprocess import to_input
 
@@ -18,8 +18,9 @@ def test_embedding_is_k_segments_seen_and_pooled_as_the_settings_say(embedder, v
     k, stream = embedder.k, embedder.stream
     per_picture = embedder.backbone.embed_inputs(to_input(streams.pictures(frames, k, stream)))
     per_segment = streams.segment_vectors(per_picture, k, stream)
-    assert result.vector.shape == (embedder.dim,) and result.vector.dtype == np.float32
-    assert result.sampled_frames == embedder.settings.num_frames * embedder.frames_per_segment
+    assert result.vector.shape == (pooled_dim(2 * 1280, embedder.pooling),) and result.vector.dtype == np.float32
+    assert result.sampled_frames == embedder.settings.num_frames * embedder.frames_per_segment == 8 * 4
+    assert result.cnn_frames == 2 * k  # a frame and a dynamic image per segment
     np.testing.assert_array_equal(result.vector, pool(per_segment, embedder.pooling))
     assert set(result.timings_ms) == {"decode", "embed"}
 

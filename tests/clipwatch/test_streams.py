@@ -68,8 +68,8 @@ def test_the_rgb_dynamic_stream_goes_through_the_one_path_and_an_rgb_embedder_re
     assert both.contract()["stream"] == "rgb+dynamic" and rgb.contract()["dynamic_frames"] is None
     # The rgb half of a segment is what the CNN makes of the segment's middle frame.
     assert np.allclose(e.frame_vectors[:, : rgb.backbone.dim].mean(0), e.vector[: rgb.backbone.dim], atol=1e-5)
-    with pytest.raises(ArtifactError, match="stream"):  # the session's model is rgb, the default
-        Predictor(both, Predictor.load(settings).version)
+    with pytest.raises(ArtifactError, match="stream"):  # the session's model is rgb+dynamic, the default
+        Predictor(rgb, Predictor.load(settings).version)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 from clipwatch import sampling
 from clipwatch.decode_budget import unlimited
 from clipwatch.sampling import sample_frames
-from clipwatch.video import ClipError, probe, segment_centres
+from clipwatch.video import ClipError, FramePlan, probe, segment_centres
 from tests.conftest import gradient_frames, unavailable, write_clip
 
 LIMITS = {"max_pixels": 4096 * 2304, "max_duration_s": 3600.0}
@@ -20,6 +20,42 @@ def test_segment_centres_repeat_when_clip_is_shorter_than_k():
     idx = segment_centres(3, 8)
     assert len(idx) == 8 and idx.max() == 2 and idx.min() == 0
     assert np.all(np.diff(idx) >= 0)
+
+
+def test_a_short_clips_dynamic_frames_spread_over_each_segment_as_k_x_t_centres():
+    # 8 segments of 2 s or less (a 16 s clip at 25 fps): the plan is the K x T centres it always was.
+    plan = FramePlan(8, 4, span_s=2.0)
+    assert plan.indices(400, 25.0).tolist() == segment_centres(400, 32).tolist()
+    assert np.allclose(plan.times(16.0), (np.arange(32) + 0.5) * 0.5)
+
+
+def test_a_long_clips_dynamic_frames_gather_within_the_span_around_each_centre():
+    # 10 minutes at 25 fps: segments of 75 s, each seen through 4 frames within 2 s of its centre.
+    plan = FramePlan(8, 4, span_s=2.0)
+    idx = plan.indices(15000, 25.0).reshape(8, 4)
+    centres = segment_centres(15000, 8)
+    assert np.all(np.abs(idx - centres[:, None]) <= 25) and set(np.diff(idx, axis=1).flat) <= {12, 13}
+    assert np.all(np.diff(idx.reshape(-1)) > 0)  # still in time order
+    secs = plan.times(600.0).reshape(8, 4)
+    assert np.allclose(secs, idx / 25.0, atol=0.05)
+    # A timeline's or a live source's grid places its pictures the same way, segment after segment.
+    assert np.allclose([plan.grid_time(u, 75.0) for u in range(32)], plan.times(600.0))
+    assert FramePlan(8).indices(15000, 25.0).tolist() == centres.tolist()  # one frame per segment: unchanged
+
+
+def test_every_reader_reads_the_same_gathered_frames(tmp_path, monkeypatch):
+    # 40 s at 25 fps, K=4 segments of 10 s: T=3 frames within 2 s of each centre, whichever reader runs.
+    clip = write_clip(tmp_path / "long.mp4", gradient_frames(1000, 48, 64), fps=25)
+    info = probe(clip, **LIMITS)
+    plan = FramePlan(4, 3, span_s=2.0)
+    full = sampling._sample_pyav(clip, plan, 64, info, threads=1, budget=unlimited())
+    assert full.shape == (12, 64, 64, 3)
+    np.testing.assert_array_equal(sampling._sample_skipping(clip, plan, 64, info, threads=2, budget=unlimited()), full)
+    if sampling.decord is not None:
+        np.testing.assert_array_equal(sampling._sample_decord(clip, plan, 64, 1, budget=unlimited()), full)
+    expected = 255 * plan.indices(1000, 25.0) / 999  # brightness encodes the frame's index
+    assert np.allclose(full.mean(axis=(1, 2, 3)), expected, atol=6)
+    assert np.ptp(expected.reshape(4, 3), axis=1).max() <= 2 * 25  # each segment's frames within its 2 s
 
 
 def test_sample_frames_returns_k_frames_in_time_order(tmp_path):

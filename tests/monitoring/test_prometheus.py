@@ -121,7 +121,7 @@ def test_real_prometheus_scrapes_the_api_and_finds_every_dashboard_series(live_s
             "clipwatch_feedback_rows",
             "clipwatch_predictions_total",
             "clipwatch_rolling_accuracy",
-            'clipwatch_model_info{pooling="mean+motion",k="16"}',
+            'clipwatch_model_info{pooling="mean+motion",k="8"}',
             "process_resident_memory_bytes",
             "python_gc_collections_total",
         ]

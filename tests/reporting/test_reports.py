@@ -40,11 +40,11 @@ def test_shifted_clips_drift_and_ordinary_clips_do_not(make_settings, tmp_path, 
     assert summary.status == "ok" and summary.prod_rows == 30
     if shift:
         assert summary.drift_share > DRIFT_SHARE_ALERT, summary
-        assert summary.embedding_drift_detected and summary.embedding_drift > 0.8, summary
+        assert summary.embedding_drift_detected and summary.embedding_drift > 0.7, summary
         assert summary.drift_detected
     else:
         assert summary.drift_share < DRIFT_SHARE_ALERT, summary
-        assert summary.embedding_drift < 0.8, summary  # shifted clips score ~0.87 on the PCA components
+        assert summary.embedding_drift < 0.7, summary  # shifted clips score ~0.74 on the PCA components
         assert not summary.drift_detected
     assert 0 <= summary.f1 <= 1 and summary.balanced_accuracy == summary.recall
     # Rendered clips like the training ones are familiar to the live model: few are flagged either way.

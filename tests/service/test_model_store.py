@@ -32,6 +32,8 @@ def second_version(client, **metadata_changes) -> str:
         ({"num_frames": 3}, "num_frames built with 3"),
         ({"pooling": "mean"}, "pooling built with mean"),
         ({"versions": {"sklearn": "0.1.0"}}, "sklearn 0.1.0"),
+        # A version on another backbone (a fine-tune lies between): its tables are archived with that backbone.
+        ({"backbone": {"sha256": "0" * 64}}, "clipwatch finetune --rollback"),
     ],
 )
 def test_rollback_to_a_version_that_does_not_fit_is_409_and_moves_nothing(client_for, change, reason):

@@ -69,7 +69,7 @@ def test_metrics_expose_requests_stages_predictions_and_model(client, videos):
         "clipwatch_model_version 1.0",
         # the live model as labels, and the process's own health (lost with a custom registry before)
         'clipwatch_model_info{backbone="',
-        'k="16",pooling="mean+motion",version="v0001"} 1.0',
+        'k="8",pooling="mean+motion",version="v0001"} 1.0',
         "process_resident_memory_bytes ",
         "process_open_fds ",
         "python_gc_collections_total{generation=",

@@ -169,5 +169,5 @@ def test_the_frame_strip_follows_the_apis_sampling_not_the_web_apps(page, videos
 def test_without_the_apis_sampling_the_strip_says_whose_settings_it_follows(page, videos):
     responses.get(f"{API}/model", body=requests.exceptions.ConnectionError("refused"))
     at = _upload(page("classify").run(), videos)
-    assert len(at.get("image")) == 16  # this app's K
+    assert len(at.get("image")) == 8  # this app's K
     assert any("follow this app's settings" in c.value for c in at.caption)

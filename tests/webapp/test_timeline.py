@@ -89,7 +89,7 @@ def test_start_a_timeline_then_see_segments_seek_and_correct_a_window(page, vide
     at.number_input[0].set_value(4.0)
     at.button[0].click().run()  # Make the timeline
     sent = responses.calls[0].request
-    assert sent.url.startswith(f"{API}/jobs/timeline?") and "window_s=4.0" in sent.url and "smooth=5" in sent.url
+    assert sent.url.startswith(f"{API}/jobs/timeline?") and "window_s=4.0" in sent.url and "smooth=7" in sent.url
     assert sent.headers["X-Filename"] == "practice.mp4"
     assert at.query_params["job"] == JOB  # a reload finds the job again
     assert not at.exception

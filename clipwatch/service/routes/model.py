@@ -92,6 +92,15 @@ def _rollback(service: Service, body: RollbackRequest | None) -> ModelResponse:
                 target = older[-1]
             if target not in versions:
                 raise HTTPException(404, f"no model version {target!r}; versions: {', '.join(versions)}")
+            live_backbone = service.predictor().embedder.backbone.sha256
+            if store.metadata(target).get("backbone", {}).get("sha256", live_backbone) != live_backbone:
+                # Its vectors live in the tables archived with its backbone: moving CURRENT alone would
+                # leave ref_data and prod_data on the other one.
+                raise HTTPException(
+                    409,
+                    f"cannot roll back to {target}: it uses another backbone (a fine-tune lies between); "
+                    "run `clipwatch finetune --rollback`, which restores that backbone with its tables",
+                )
             try:
                 service.holder.load(target)
             except ArtifactError as exc:
