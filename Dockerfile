@@ -40,7 +40,7 @@ RUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps .
 USER 10001
 EXPOSE 8081
 ENV API_URL=http://serving-api:8080
-CMD ["streamlit", "run", "webapp/api.py", "--server.port", "8081", "--server.address", "0.0.0.0", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+CMD ["streamlit", "run", "webapp/api.py", "--server.port", "8081", "--server.address", "0.0.0.0", "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
 
 # Reporting: Evidently reports and UI, no torch. The default command builds the project, then serves
 # the UI; the watcher (`python reporting/project.py --watch`, gauges on 8083) runs as its own

@@ -22,6 +22,38 @@ class Cancelled(Exception):
     """The request went away; the decode stopped. Nobody is waiting for an answer."""
 
 
+class RequestBudget(threading.Event):
+    """What all of one request's decodes may cost together (a batch of clips), on top of each clip's own
+    budget. It is the request's cancel event as well (set when the client hangs up), so it reaches every
+    decode the request starts the way cancelling does.
+
+    Each clip's budget reports its own CPU from its own thread (thread CPU time can only be read there);
+    the request's total is the sum of the last reports, checked at every frame."""
+
+    def __init__(self, cpu_s: float, setting: str = "CLIPWATCH_BATCH_DECODE_CPU_S"):
+        super().__init__()
+        self.cpu_s = cpu_s
+        self.setting = setting
+        self._lock = threading.Lock()
+        self._clips: dict[int, float] = {}
+
+    def join(self) -> int:
+        """A key for one clip's reports (not its id(): a finished budget's id can be reused)."""
+        with self._lock:
+            self._clips[len(self._clips)] = 0.0
+            return len(self._clips) - 1
+
+    def report(self, clip: int, cpu: float) -> float:
+        with self._lock:
+            self._clips[clip] = cpu
+            return sum(self._clips.values())
+
+    @property
+    def spent(self) -> float:
+        with self._lock:
+            return sum(self._clips.values())
+
+
 @dataclass
 class DecodeBudget:
     max_frames: int
@@ -34,6 +66,7 @@ class DecodeBudget:
     frames: int = 0
     _wall0: float = field(default_factory=time.perf_counter)
     _cpu0: float = field(default_factory=time.thread_time)
+    _request_key: int | None = None
 
     def cpu(self) -> float:
         own = time.thread_time() - self._cpu0
@@ -55,10 +88,19 @@ class DecodeBudget:
                 f"{self.name}: decoding this clip needs more than {self.max_frames} frames "
                 f"(the decode budget, {self.frames_setting}): re-encode it with more keyframes, or trim it"
             )
-        if self.cpu() > self.cpu_s:
+        cpu = self.cpu()
+        if cpu > self.cpu_s:
             raise ClipError(
                 f"{self.name}: decoding this clip takes more than {self.cpu_s:g} s of CPU "
                 f"(the decode budget, {self.cpu_setting}): re-encode it smaller or trim it"
+            )
+        request = self.cancel if isinstance(self.cancel, RequestBudget) else None
+        if request is not None and self._request_key is None:
+            self._request_key = request.join()
+        if request is not None and request.report(self._request_key, cpu) > request.cpu_s:
+            raise ClipError(
+                f"{self.name}: this request's clips together took more than {request.cpu_s:g} s of decoding CPU "
+                f"({request.setting}): send fewer or smaller clips per request"
             )
 
 

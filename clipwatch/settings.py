@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # long clip with rare keyframes costs about a keyframe interval per segment, as one frame per segment does.
     decode_max_frames: int = Field(3000, ge=1, description="frames decoded per clip, at most")
     decode_cpu_s: float = Field(8.0, gt=0, description="CPU seconds spent decoding one clip, at most")
+    batch_decode_cpu_s: float = Field(
+        30.0, gt=0, description="CPU seconds all clips of one /predict/batch may spend decoding; later ones fail alone"
+    )
 
     # Serving. The issue-named variables (MAX_UPLOAD_MB, RETRAIN_EVERY_K, ...) work with or without the prefix.
     max_upload_mb: float = Field(
@@ -83,6 +86,22 @@ class Settings(BaseSettings):
         4, ge=1, description="uploads one process receives or classifies at once; more get 503 with Retry-After"
     )
     body_timeout_s: float = Field(120, gt=0, description="time a client has to send the whole request body")
+    # A body that trickles holds an upload slot; past a grace period it must keep up a minimum average rate.
+    body_min_rate_kb_s: float = Field(
+        8.0, ge=0, description="after the grace period a body slower than this on average gets 408 (0: off)"
+    )
+    body_rate_grace_s: float = Field(5.0, ge=0, description="seconds a body may take before the minimum rate applies")
+    max_uploads_per_client: int = Field(
+        0,
+        ge=0,
+        description="uploads one client address may have in flight, more get 503 (0: no per-client bound); "
+        "behind a balancer, with CLIPWATCH_TRUSTED_PROXIES, the address it names",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="comma-separated addresses or networks (the balancer's) whose X-Forwarded-For names the client; "
+        "from anyone else the header is ignored",
+    )
     max_concurrent_predictions: int = Field(2, ge=1, description="clips embedded at once per process")
     # Timelines of long files (clipwatch.timeline.windows; POST /jobs/timeline, clipwatch timeline).
     timeline_window_s: float = Field(4.0, ge=0.5, le=120, description="timeline window length W, seconds")
@@ -173,9 +192,10 @@ class Settings(BaseSettings):
         return Path(self.secrets_dir) if self.secrets_dir else Path(self.artifacts_dir) / "secrets"
 
     allow_new_classes: bool = Field(
-        False,
+        True,
         validation_alias=AliasChoices("ALLOW_NEW_CLASSES", "CLIPWATCH_ALLOW_NEW_CLASSES"),
-        description="accept feedback labels the model does not know (trained in at the next retrain)",
+        description="accept feedback labels the model does not know, from key holders (trained in at the next "
+        "retrain); false: only the model's own classes",
     )
     model_poll_s: float = Field(0.5, gt=0, description="how often each process checks for a promoted model")
     rolling_accuracy_window: int = Field(
@@ -249,6 +269,19 @@ class Settings(BaseSettings):
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"not a regular expression ({exc})") from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for item in (part.strip() for part in value.split(",")):
+            if item:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an address or network") from None
         return value
 
     @field_validator("retrain_triggers", mode="before")

@@ -37,6 +37,7 @@ def loopback_conf(upstreams: list[str], port: int, root: Path) -> str:
     text = text.replace("listen 8080;", f"listen 127.0.0.1:{port};")
     text = text.replace("pid /tmp/nginx.pid;", f"pid {root}/nginx.pid;")
     text = text.replace("/tmp/client_body", f"{root}/client_body").replace("/tmp/proxy", f"{root}/proxy")
+    text = text.replace("access_log /dev/stdout", f"access_log {root}/access.log")
     return text
 
 

@@ -37,7 +37,9 @@ def serving_cmd(port: int, host: str = "127.0.0.1", *extra: str) -> list[str]:
 def webapp_cmd(port: int, host: str = "127.0.0.1") -> list[str]:
     app = str(PROJECT_ROOT / "webapp" / "api.py")
     flags = ["--server.port", str(port), "--server.headless", "true", "--server.address", host]
-    return [sys.executable, "-m", "streamlit", "run", app, *flags, "--browser.gatherUsageStats", "false"]
+    # viewer: no "Deploy" button or developer menu for the people the page is for.
+    flags += ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+    return [sys.executable, "-m", "streamlit", "run", app, *flags]
 
 
 def wait_http(

@@ -118,3 +118,9 @@ def sampled_frames(data: bytes, name: str, spec: dict) -> np.ndarray:
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+def saved_text(feedback: dict) -> str:
+    """The confirmation after feedback, naming the store the API actually wrote to."""
+    store = feedback.get("store", "prod_data.csv")  # an API from before the field kept prod_data.csv
+    return f"Saved. {store} now has {feedback['rows']} rows (a retrain runs every {feedback['retrain_every_k']})."

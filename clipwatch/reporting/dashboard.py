@@ -5,6 +5,14 @@ from __future__ import annotations
 PROJECT_NAME = "clipwatch"
 # With K-S at p < 0.05 about 5% of components drift by chance: alert well above that floor.
 DRIFT_SHARE_ALERT = 0.25
+MIN_ROWS = 10  # feedback rows before a report means anything
+# Shown by the Evidently UI beside the project, and by the web app beside its link: blank panels are
+# the first thing a new install shows, and they are not a fault.
+WHY_BLANK = (
+    f"Panels stay blank until the feedback store holds {MIN_ROWS} rows: reports compare feedback with "
+    "ref_data.csv. Send feedback from the web app's Classify page (or POST /feedback); reports run "
+    "every few minutes and after each retrain."
+)
 
 
 def project(ws):
@@ -12,7 +20,9 @@ def project(ws):
     found = ws.search_project(PROJECT_NAME)
     if found:
         return found[0]
-    project = ws.create_project(PROJECT_NAME, description="clipwatch: drift of clip embeddings, quality of feedback")
+    project = ws.create_project(
+        PROJECT_NAME, description=f"clipwatch: drift of clip embeddings, quality of feedback. {WHY_BLANK}"
+    )
     panels = (_intro(), *_counters(), _drift_share(), _embedding_drift(), _quality(), _model_version(), _unfamiliar())
     for panel in panels:
         project.dashboard.add_panel(panel, tab="Overview")
@@ -23,7 +33,8 @@ def _intro():
     from evidently.sdk.panels import text_panel
 
     return text_panel(
-        "clipwatch monitoring", "Reference: ref_data.csv. Current: prod_data.csv (all rows and the latest window)."
+        "clipwatch monitoring",
+        f"Reference: ref_data.csv. Current: the feedback rows (all, and the latest window). {WHY_BLANK}",
     )
 
 

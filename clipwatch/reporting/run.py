@@ -31,14 +31,13 @@ from clipwatch.backbone import file_sha256
 from clipwatch.dataset import PREDICTION, TARGET, read_embeddings
 from clipwatch.locking import exclusive
 from clipwatch.paths import Paths
-from clipwatch.reporting.dashboard import DRIFT_SHARE_ALERT, project
+from clipwatch.reporting.dashboard import DRIFT_SHARE_ALERT, MIN_ROWS, project
 from clipwatch.reporting.snapshots import drift_report, quality_report, reducer
 from clipwatch.settings import Settings, get_settings
 from clipwatch.stores import open_store, sample_positions
 
 log = logging.getLogger(__name__)
 
-MIN_ROWS = 10
 # Beyond the vector and target, what each prod_data.csv column feeds (and what is skipped without it).
 OPTIONAL_COLUMNS = {
     PREDICTION: "the quality reports (F1, precision, recall, accuracy) are skipped",

@@ -17,6 +17,7 @@ from fastapi import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from clipwatch.service.clients import client_address, parse_networks
 from clipwatch.settings import Settings
 
 # A route whose declared request body has one of these types takes files (the upload limit); any
@@ -56,6 +57,8 @@ class RequestLimits:
         self.upload_limit = upload_limit(settings, settings.batch_max_files)
         self.long_limit = long_upload_limit(settings)
         self.in_flight = 0
+        self.per_client: dict[str, int] = {}  # uploads in flight by client address (at most in_flight keys)
+        self.trusted = parse_networks(settings.trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,6 +74,17 @@ class RequestLimits:
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return await _answer(send, 413, too_large(limit, setting))
+        who = client_address(scope.get("client", (None,))[0], headers.get("x-forwarded-for"), self.trusted)
+        per_client = self.settings.max_uploads_per_client
+        if upload and per_client and self.per_client.get(who, 0) >= per_client:
+            # One client cannot hold every slot: the others keep theirs for everyone else.
+            return await _answer(
+                send,
+                503,
+                f"busy: {self.per_client[who]} uploads from your address in flight "
+                "(CLIPWATCH_MAX_UPLOADS_PER_CLIENT); retry once one has finished",
+                {"Retry-After": "2"},
+            )
         if upload and self.in_flight >= self.settings.max_uploads_in_flight:
             # Each upload in flight may hold MAX_UPLOAD_MB of disk: beyond the bound, ask the client to come back.
             return await _answer(
@@ -79,14 +93,19 @@ class RequestLimits:
                 f"busy: {self.in_flight} uploads in flight (CLIPWATCH_MAX_UPLOADS_IN_FLIGHT); retry shortly",
                 {"Retry-After": "2"},
             )
-        bounded = BoundedBody(receive, limit, setting, *timeout)
+        s = self.settings
+        bounded = BoundedBody(receive, limit, setting, *timeout, s.body_min_rate_kb_s * 1024, s.body_rate_grace_s)
         if upload:
             self.in_flight += 1
+            self.per_client[who] = self.per_client.get(who, 0) + 1
         try:
             await self.app(scope, bounded, send)
         finally:
             if upload:
                 self.in_flight -= 1
+                self.per_client[who] -= 1
+                if not self.per_client[who]:
+                    del self.per_client[who]
 
 
 def too_large(limit: int, setting: str) -> str:
@@ -100,11 +119,23 @@ class BoundedBody:
     Raising HTTPException here lands in the route like any other error: upload code cleans up its
     temp files, and the client gets 413 or 408 with a reason."""
 
-    def __init__(self, receive: Receive, limit: int, setting: str, timeout_s: float, timeout_setting: str):
+    def __init__(
+        self,
+        receive: Receive,
+        limit: int,
+        setting: str,
+        timeout_s: float,
+        timeout_setting: str,
+        min_rate: float = 0.0,
+        grace_s: float = 0.0,
+    ):
         self.receive = receive
         self.limit = limit
         self.setting = setting
-        self.deadline = time.monotonic() + timeout_s
+        self.start = time.monotonic()
+        self.deadline = self.start + timeout_s
+        self.min_rate = min_rate  # bytes per second, on average, once grace_s has passed
+        self.grace_s = grace_s
         self.timeout_s = timeout_s
         self.timeout_setting = timeout_setting
         self.received = 0
@@ -113,9 +144,19 @@ class BoundedBody:
     async def __call__(self) -> Message:
         if self.done:  # the body is in; what follows (a disconnect) may take as long as it takes
             return await self.receive()
+        # Each byte received buys 1/min_rate s beyond the grace period: the next chunk must come before
+        # the body falls below the minimum average rate, and before the deadline.
+        slow_at = self.start + self.grace_s + self.received / self.min_rate if self.min_rate else float("inf")
+        until = min(self.deadline, slow_at)
         try:
-            message = await asyncio.wait_for(self.receive(), max(self.deadline - time.monotonic(), 0.001))
+            message = await asyncio.wait_for(self.receive(), max(until - time.monotonic(), 0.001))
         except TimeoutError:
+            if slow_at < self.deadline:
+                raise HTTPException(
+                    408,
+                    f"the request body arrived slower than {self.min_rate / 1024:g} KB/s after the first "
+                    f"{self.grace_s:g} s (CLIPWATCH_BODY_MIN_RATE_KB_S)",
+                ) from None
             raise HTTPException(
                 408, f"the request body did not arrive within {self.timeout_s:.0f} s ({self.timeout_setting})"
             ) from None

@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from clipwatch.decode_budget import Cancelled
+from clipwatch.decode_budget import Cancelled, RequestBudget
 from clipwatch.predictor import Prediction, Predictor
 from clipwatch.service.schemas import BatchItem, BatchResponse, PredictResponse
 from clipwatch.service.uploads import Upload, UploadedFile, receive
@@ -22,12 +22,13 @@ from clipwatch.video import ClipError
 
 
 @asynccontextmanager
-async def watch_disconnect(request: Request) -> AsyncIterator[threading.Event]:
-    """An event that is set when the client hangs up, for as long as the block runs.
+async def watch_disconnect(request: Request, gone: threading.Event | None = None) -> AsyncIterator[threading.Event]:
+    """An event that is set when the client hangs up, for as long as the block runs (gone: that event,
+    e.g. a RequestBudget; default a new one).
 
     Call it once the body is in: from then on the only message the server can receive is the
     disconnect."""
-    gone = threading.Event()
+    gone = gone or threading.Event()
 
     async def watch() -> None:
         while (await request.receive())["type"] != "http.disconnect":
@@ -112,7 +113,9 @@ class Predicting:
                 except HTTPException as exc:
                     return BatchItem(index=i, filename=f.filename, ok=False, error=str(exc.detail))
 
-            async with watch_disconnect(request) as gone:
+            # One budget for the whole request: 64 clips each within the clip budget still add up.
+            budget = RequestBudget(self.settings.batch_decode_cpu_s)
+            async with watch_disconnect(request, budget) as gone:
                 items = await asyncio.gather(*(one(i, f) for i, f in enumerate(files)))
             ok = sum(it.ok for it in items)
             total_ms = round((time.perf_counter() - start) * 1e3, 2)

@@ -57,6 +57,7 @@ class Recording:
         self.metrics.record_feedback(row.target == row.prediction)
         return FeedbackResponse(
             rows=result.rows,
+            store=self.store.where,
             retrain_triggered=triggered,
             retrain_every_k=self.loop.every_k,
             prediction=row.prediction,

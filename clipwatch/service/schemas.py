@@ -89,7 +89,8 @@ class FeedbackRequest(BaseModel):
 
 
 class FeedbackResponse(BaseModel):
-    rows: int = Field(description="rows in prod_data.csv after this one")
+    rows: int = Field(description="feedback rows in the store after this one")
+    store: str = Field("prod_data.csv", description="where the rows are kept: prod_data.csv, or PostgreSQL")
     retrain_triggered: bool
     retrain_every_k: int
     prediction: str

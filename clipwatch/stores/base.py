@@ -80,6 +80,7 @@ class FeedbackStore(Protocol):
     """Feedback rows and the prediction log, whatever keeps them (files, PostgreSQL)."""
 
     kind: str  # a name for logs and messages ("csv", "postgres"); never branch on it
+    where: str  # where feedback rows go, in a user's words ("prod_data.csv", "PostgreSQL")
 
     def bind(self, dim: int, contract: dict | None) -> None:
         """The live model's vector width and embedding contract, which appended rows must match."""

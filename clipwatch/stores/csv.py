@@ -35,6 +35,7 @@ class CsvStore:
         self.settings = settings
         self.paths = Paths.from_settings(settings)
         self.path = self.paths.prod_data
+        self.where = self.path.name
         self._writer: CsvAppender | None = None
         # Counts (incrementally, from where it last counted) before the store is bound to a model.
         self._counter = CsvAppender(self.path, 0)

@@ -69,6 +69,7 @@ def from_bytes(blobs: list[bytes], dim: int | None = None) -> np.ndarray:
 
 class PostgresStore:
     kind = "postgres"
+    where = "PostgreSQL"
 
     def __init__(self, settings: Settings):
         from psycopg_pool import ConnectionPool

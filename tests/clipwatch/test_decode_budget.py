@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from clipwatch import sampling
-from clipwatch.decode_budget import Cancelled
+from clipwatch.decode_budget import Cancelled, RequestBudget
 from clipwatch.sampling import decode_cost, sample_clip
 from clipwatch.settings import Settings
 from clipwatch.video import ClipError, probe, sniff
@@ -53,6 +53,18 @@ def test_every_reader_refuses_a_clip_over_the_frame_budget(long_gop, monkeypatch
         sample_clip(clip, settings(decode_max_frames=100))
     frames, _ = sample_clip(clip, settings(decode_max_frames=1000))  # the same clip within a larger budget
     assert frames.shape == (8, 64, 64, 3)
+
+
+def test_a_requests_clips_share_one_budget(long_gop):
+    sample_clip(long_gop["h264"], settings(), k=2)  # warm: the first decode in a process costs more
+    alone = RequestBudget(cpu_s=60)
+    sample_clip(long_gop["h264"], settings(), cancel=alone, k=2)
+    one_clip = alone.spent  # what one decode of this clip costs
+    assert one_clip > 0
+    request = RequestBudget(cpu_s=1.5 * one_clip)
+    sample_clip(long_gop["h264"], settings(), cancel=request, k=2)  # the first clip fits...
+    with pytest.raises(ClipError, match="CLIPWATCH_BATCH_DECODE_CPU_S"):
+        sample_clip(long_gop["h264"], settings(), cancel=request, k=2)  # ...the second would not
 
 
 def test_cpu_budget_is_enforced(long_gop):

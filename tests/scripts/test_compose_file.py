@@ -118,5 +118,17 @@ def test_one_trainer_retrains_and_the_scale_profile_balances_replicas():
     assert services["postgres"]["image"] == "postgres:15"
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:-}"  # no default
     conf = (PROJECT_ROOT / "serving" / "nginx.conf").read_text()
-    for directive in ("least_conn;", "proxy_request_buffering off;", "client_max_body_size 0;"):
+    for directive in (
+        "least_conn;",
+        "proxy_request_buffering off;",
+        "client_max_body_size 0;",
+        "server_tokens off;",
+        "proxy_set_header X-Forwarded-For $remote_addr;",  # the client's own header is never passed on
+        "limit_conn per_client_conn",
+        "limit_req zone=per_client_req",
+        "client_header_timeout",
+        "access_log /dev/stdout",
+    ):
         assert directive in conf, directive
+    replica = services["serving-replica"]["environment"]
+    assert replica["CLIPWATCH_TRUSTED_PROXIES"] and replica["CLIPWATCH_MAX_UPLOADS_PER_CLIENT"]

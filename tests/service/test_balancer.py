@@ -122,3 +122,64 @@ def test_the_balancer_passes_the_apis_upload_limit_through(scale):
     r = requests.post(f"{lb.url}/predict", data=body(), headers={"Content-Type": "video/mp4"}, timeout=120)
     assert r.status_code == 413, r.text[:300]
     assert "MAX_UPLOAD_MB" in r.text or "too large" in r.text.lower()
+
+
+def _post_from(source: str, port: int, body: bytes, content_type: str, timeout: float = 60) -> int:
+    """POST /predict to 127.0.0.1:port from the loopback address `source`: another client to nginx."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
+    try:
+        conn.request("POST", "/predict", body=body, headers={"Content-Type": content_type})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def _trickle_from(source: str, port: int, stop: threading.Event, statuses: list[int]) -> None:
+    """A body announced as 1 MB that trickles a byte every 2 s, from `source`, until cut or stopped."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=60, source_address=(source, 0)) as s:
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: video/mp4\r\nContent-Length: 1048576\r\n\r\n")
+        s.settimeout(2)
+        while not stop.is_set():
+            try:
+                s.sendall(b"x")
+                answer = s.recv(200)
+                if answer:
+                    statuses.append(int(answer.split()[1]))
+                    return
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+
+def test_slow_bodies_from_one_client_leave_the_others_their_uploads(live_server, videos):
+    """The issue's target, from outside: while eight bodies trickle from one address, a well-behaved
+    /predict from another gets 200 within 20 s (per-client slots behind nginx, and a minimum rate)."""
+    if binary() is None:
+        pytest.skip("nginx not installed (Debian package 'nginx'; .ci/run installs it)")
+    env = {"CLIPWATCH_TRUSTED_PROXIES": "127.0.0.1", "CLIPWATCH_MAX_UPLOADS_PER_CLIENT": "2"}
+    replica = live_server(env=env)
+    with LocalNginx([f"127.0.0.1:{replica.port}"]) as lb:
+        stop, statuses = threading.Event(), []
+        attackers = [
+            threading.Thread(target=_trickle_from, args=("127.0.0.2", lb.port, stop, statuses), daemon=True)
+            for _ in range(8)
+        ]
+        for t in attackers:
+            t.start()
+        time.sleep(1.0)  # every trickle has its request in
+        try:
+            t0 = time.monotonic()
+            status = _post_from("127.0.0.3", lb.port, clip_bytes(videos), "video/mp4", timeout=20)
+            took = time.monotonic() - t0
+        finally:
+            stop.set()
+            for t in attackers:
+                t.join(10)
+    assert status == 200 and took < 20, (status, took)
+    # The trickles were turned away (503: over their address's slots) or cut for being slow (408).
+    assert statuses and set(statuses) <= {408, 503}, statuses

@@ -29,7 +29,7 @@ def test_feedback_by_prediction_id_stores_the_exact_vector(client, videos, setti
     p = predict(client, videos, "wave")
     r = client.post("/feedback", json={"prediction_id": p["prediction_id"], "target": "wave"})
     assert r.status_code == 200, r.text
-    assert r.json()["rows"] == 1 and r.json()["retrain_triggered"] is False
+    assert r.json()["rows"] == 1 and r.json()["retrain_triggered"] is False and r.json()["store"] == "prod_data.csv"
     service = client.app.state.service
     X, y, df = read_embeddings(service.paths.prod_data)
     assert y.tolist() == ["wave"] and df["prediction"].tolist() == [p["label"]]
@@ -73,7 +73,7 @@ def test_feedback_by_upload_matches_the_seed_form(client, videos):
     [
         ({"prediction_id": "0" * 32, "target": "walk"}, 404, "unknown or expired"),
         ({"prediction_id": "../../etc/passwd", "target": "walk"}, 404, "unknown or expired"),
-        ({"prediction_id": "PID", "target": "moonwalk"}, 422, "known classes: clap, jump"),
+        ({"prediction_id": "PID", "target": "bad\nname"}, 422, "a new class name must be"),
         ({"target": "walk"}, 422, "prediction_id"),
         ({"prediction_id": "PID"}, 422, "target"),
     ],
@@ -95,12 +95,16 @@ def test_feedback_upload_without_target_or_file_is_422(client, videos):
     assert not client.app.state.service.paths.prod_data.exists()
 
 
-def test_new_classes_only_when_allowed(client_for, videos):
-    client = client_for(allow_new_classes=True)
+def test_new_actions_by_default_and_only_known_ones_when_turned_off(client_for, videos):
+    client = client_for()  # a key holder teaches a new action by naming it: on by default
     pid = predict(client, videos)["prediction_id"]
     assert client.post("/feedback", json={"prediction_id": pid, "target": "moonwalk"}).status_code == 200
-    r = client.post("/feedback", json={"prediction_id": pid, "target": "bad\nname"})
-    assert r.status_code == 422
+    assert client.get("/model").json()["allow_new_classes"] is True
+    closed = client_for(allow_new_classes=False)
+    pid = predict(closed, videos)["prediction_id"]
+    r = closed.post("/feedback", json={"prediction_id": pid, "target": "moonwalk"})
+    assert r.status_code == 422 and "known classes: clap, jump" in r.json()["detail"]
+    assert "ALLOW_NEW_CLASSES=true" in r.json()["detail"]
 
 
 def test_kth_feedback_triggers_a_background_retrain_and_a_hot_swap(client_for, videos):

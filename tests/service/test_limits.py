@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 from fastapi import APIRouter, FastAPI
 
@@ -26,8 +27,10 @@ VIDEO = {"content-type": "video/mp4"}
 class Body:
     """An ASGI receive channel: `chunks` body chunks (None: endless), each after `delay` s."""
 
-    def __init__(self, chunks: int | None = None, delay: float = 0.0, gate: asyncio.Event | None = None):
-        self.chunks, self.delay, self.gate = chunks, delay, gate
+    def __init__(
+        self, chunks: int | None = None, delay: float = 0.0, gate: asyncio.Event | None = None, chunk: bytes = CHUNK
+    ):
+        self.chunks, self.delay, self.gate, self.chunk = chunks, delay, gate, chunk
         self.sent = 0
 
     async def __call__(self):
@@ -39,10 +42,12 @@ class Body:
             await asyncio.sleep(3600)  # the body is over; a client waiting for its answer
         self.sent += 1
         more = self.chunks is None or self.sent < self.chunks
-        return {"type": "http.request", "body": CHUNK, "more_body": more}
+        return {"type": "http.request", "body": self.chunk, "more_body": more}
 
 
-async def call(app, method: str, path: str, body: Body, headers: dict | None = None) -> tuple[int, dict, bytes]:
+async def call(
+    app, method: str, path: str, body: Body, headers: dict | None = None, peer: str = "127.0.0.1"
+) -> tuple[int, dict, bytes]:
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -54,7 +59,7 @@ async def call(app, method: str, path: str, body: Body, headers: dict | None = N
         "root_path": "",
         "scheme": "http",
         "server": ("testserver", 80),
-        "client": ("127.0.0.1", 1234),
+        "client": (peer, 1234),
         "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
         "app": app,
     }
@@ -133,8 +138,55 @@ def test_a_slow_body_gets_408_when_its_time_is_up(client_for):
     assert not list(client.app.state.service.tmp_dir.iterdir())
 
 
+def test_a_body_below_the_minimum_rate_is_cut_after_the_grace_period(client_for):
+    client = client_for(body_timeout_s=60, body_rate_grace_s=0.5, body_min_rate_kb_s=8)
+    body = Body(delay=0.2, chunk=b"x")  # a byte every 0.2 s: a slot held for a minute at most, before
+    start = time.monotonic()
+    status, _, detail = run(client, call, client.app, "POST", "/predict", body, VIDEO)
+    assert status == 408 and b"CLIPWATCH_BODY_MIN_RATE_KB_S" in detail
+    assert time.monotonic() - start < 5  # cut soon after the grace, not at CLIPWATCH_BODY_TIMEOUT_S
+    assert not list(client.app.state.service.tmp_dir.iterdir())
+
+
+def test_one_client_cannot_take_every_upload_slot(client_for, videos):
+    # Behind a trusted balancer, its X-Forwarded-For names the client; from anyone else it is ignored.
+    client = client_for(max_uploads_in_flight=4, max_uploads_per_client=2, trusted_proxies="10.0.0.0/8")
+    clip = clip_bytes(videos)
+
+    async def scenario():
+        gate = asyncio.Event()
+        attacker = {**VIDEO, "x-forwarded-for": "203.0.113.7"}
+        held = [
+            asyncio.create_task(call(client.app, "POST", "/predict", Body(gate=gate), attacker, peer="10.0.0.2"))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.2)
+        third = await call(client.app, "POST", "/predict", Body(), attacker, peer="10.0.0.2")
+        # Straight to the API from the same address, claiming another in X-Forwarded-For: still that address.
+        spoofed = await call(
+            client.app, "POST", "/predict", Body(), {**attacker, "x-forwarded-for": "1.2.3.4"}, peer="203.0.113.7"
+        )
+        other = await call(
+            client.app,
+            "POST",
+            "/predict",
+            Body(chunks=1, chunk=clip),
+            {**VIDEO, "x-forwarded-for": "198.51.100.9", "content-length": str(len(clip))},
+            peer="10.0.0.2",
+        )
+        for t in held:
+            t.cancel()
+        await asyncio.gather(*held, return_exceptions=True)
+        return third, spoofed, other
+
+    third, spoofed, other = run(client, scenario)
+    assert third[0] == 503 and b"CLIPWATCH_MAX_UPLOADS_PER_CLIENT" in third[2]
+    assert spoofed[0] == 503 and b"CLIPWATCH_MAX_UPLOADS_PER_CLIENT" in spoofed[2]
+    assert other[0] == 200, other[2]  # another client still gets its answer
+
+
 def test_uploads_beyond_the_bound_get_503_with_retry_after(client_for):
-    client = client_for(max_uploads_in_flight=2)
+    client = client_for(max_uploads_in_flight=2, max_uploads_per_client=4)  # the bound on the process as a whole
 
     async def scenario():
         gate = asyncio.Event()  # holds the first two uploads mid-body

@@ -139,6 +139,19 @@ def test_batch_scores_each_file_and_isolates_bad_ones(client, videos):
     _no_leftovers(client)
 
 
+def test_a_batch_has_one_decode_budget_and_the_clips_past_it_fail_alone(client_for, videos):
+    # Each clip is within its own budget; together they are not. The answer is still 200, clip by clip.
+    client = client_for(batch_decode_cpu_s=0.05, max_concurrent_predictions=1)
+    files = [("files", (f"{i}.mp4", clip_bytes(videos, "walk", i))) for i in range(6)]
+    r = client.post("/predict/batch", files=files)
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    failed = [i for i in items if not i["ok"]]
+    assert failed and all("CLIPWATCH_BATCH_DECODE_CPU_S" in i["error"] for i in failed), items
+    assert client.post("/predict", files={"file": ("a.mp4", clip_bytes(videos))}).status_code == 200  # per request
+    _no_leftovers(client)
+
+
 def test_batch_refuses_too_many_files(client_for, videos):
     client = client_for(batch_max_files=2)
     files = [("files", (f"{i}.mp4", clip_bytes(videos))) for i in range(3)]

@@ -20,7 +20,7 @@ def test_feedback_by_id_finds_a_prediction_another_replica_made(client_for, vide
     pid = predict(a, videos, "clap")["prediction_id"]
     r = b.post("/feedback", json={"prediction_id": pid, "target": "clap"})
     assert r.status_code == 200, r.text
-    assert r.json()["rows"] == 1
+    assert r.json()["rows"] == 1 and r.json()["store"] == "PostgreSQL"
     paths = b.app.state.service.paths
     assert not paths.prod_data.exists()  # the row went to PostgreSQL, not prod_data.csv
     with psycopg.connect(database_url) as conn:

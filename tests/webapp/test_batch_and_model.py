@@ -63,6 +63,20 @@ def test_model_page_shows_version_metrics_history_and_confusion(page):
     assert at.dataframe[0].value["trigger_reason"].tolist() == ["the report of t detected drift"]
     assert at.dataframe[1].value.shape == (6, 6)
     assert "localhost:8082" in at.markdown[-1].value
+    # Blank panels and a one-point chart are what a new install shows: the page says why and what comes.
+    assert any("stay blank until feedback arrives" in c for c in captions)
+    assert any(c.startswith("One version so far (v0001)") and "every 20 feedback rows" in c for c in captions)
+    assert len(at.get("vega_lite_chart")) == 1  # the reliability curve only: no one-point line
+
+
+@responses.activate
+def test_model_page_draws_a_line_once_there_are_two_versions(page):
+    scores = [{"version": "v0001", "macro_f1": 0.745}, {"version": "v0002", "macro_f1": 0.8, "guard_f1": 0.79}]
+    responses.get(f"{API}/model", json={**model_info(version="v0002"), "version_scores": scores})
+    at = page("model").run()
+    assert not at.exception
+    assert not any("One version so far" in c.value for c in at.caption)
+    assert len(at.get("vega_lite_chart")) == 2  # the versions' lines and the reliability curve
 
 
 @responses.activate

@@ -50,6 +50,8 @@ def test_upload_an_avi_preview_predict_and_feedback(webapp, real_clips):
         try:
             page.goto(url, wait_until="networkidle")
             page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
+            # Streamlit's developer toolbar ("Deploy", the settings menu) is not for the app's users.
+            assert page.get_by_role("button", name="Deploy").count() == 0
             page.set_input_files("input[type=file]", str(clip))
             # The AVI is transcoded for the preview, and the browser can really play it.
             page.wait_for_function(

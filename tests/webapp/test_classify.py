@@ -13,6 +13,30 @@ def _upload(at, videos, name="walk.mp4"):
 
 
 @responses.activate
+def test_a_new_action_name_is_offered_and_sent_when_the_api_takes_them(page, videos):
+    responses.post(f"{API}/predict", json=prediction("walk"))
+    responses.get(f"{API}/model", json=model_info(allow_new=True))
+    fb = {"rows": 1, "retrain_triggered": False, "retrain_every_k": 20, "prediction": "walk", "model_version": "v1"}
+    responses.post(f"{API}/feedback", json=fb)
+    at = _upload(page("classify").run(), videos)
+    at.button[0].click().run()
+    assert "ALLOW_NEW_CLASSES is true" in at.text_input[0].help  # the rule, where the user meets it
+    at.text_input[0].input("moonwalk")
+    at.button[1].click().run()
+    assert json.loads(responses.calls[-1].request.body)["target"] == "moonwalk"
+
+
+@responses.activate
+def test_without_new_actions_the_form_says_so(page, videos):
+    responses.post(f"{API}/predict", json=prediction("walk"))
+    responses.get(f"{API}/model", json=model_info(allow_new=False))
+    at = _upload(page("classify").run(), videos)
+    at.button[0].click().run()
+    assert not at.text_input
+    assert any("ALLOW_NEW_CLASSES=false" in c.value for c in at.caption)
+
+
+@responses.activate
 def test_upload_preview_predict_and_feedback(page, videos):
     responses.post(f"{API}/predict", json=prediction("walk"))
     responses.get(f"{API}/model", json=model_info())
@@ -20,6 +44,7 @@ def test_upload_preview_predict_and_feedback(page, videos):
         f"{API}/feedback",
         json={
             "rows": 7,
+            "store": "PostgreSQL",
             "retrain_triggered": False,
             "retrain_every_k": 20,
             "prediction": "walk",
@@ -40,7 +65,7 @@ def test_upload_preview_predict_and_feedback(page, videos):
     at.button[1].click().run()  # the form's submit button
     sent = json.loads(responses.calls[-1].request.body)
     assert sent == {"prediction_id": "a" * 32, "target": "run"}
-    assert "now has 7 rows" in at.success[0].value
+    assert "PostgreSQL now has 7 rows" in at.success[0].value  # the store the API wrote to, by name
 
 
 @responses.activate

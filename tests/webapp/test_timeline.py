@@ -102,7 +102,7 @@ def test_start_a_timeline_then_see_segments_seek_and_correct_a_window(page, vide
     at.selectbox[1].select("wave")
     next(b for b in at.button if b.label == "Send window feedback").click().run()
     assert json.loads(responses.calls[-1].request.body) == {"window": 12, "target": "wave"}
-    assert "now has 3 rows" in at.success[0].value
+    assert "prod_data.csv now has 3 rows" in at.success[0].value  # an API that names no store: the files
 
 
 @responses.activate

@@ -15,6 +15,7 @@ from common import (
     forget_model,
     live_model,
     sampled_frames,
+    saved_text,
 )
 
 FOLLOW_FOR_S = 600  # how long the page follows a retrain before it sends the user to the Model page
@@ -143,7 +144,15 @@ with st.form("feedback_form"):
     choice = st.selectbox("True action", classes, index=classes.index(pred["label"]))
     new_name = ""
     if allow_new:
-        new_name = st.text_input("…or a new action name", placeholder="leave empty to use the choice above")
+        new_name = st.text_input(
+            "…or a new action name",
+            placeholder="leave empty to use the choice above",
+            help="Teach the model an action it does not know: the clip is kept under this name, and the next "
+            "retrain (every few feedback rows) learns it; a handful of clips of it make it predictable. "
+            "The API takes new names while ALLOW_NEW_CLASSES is true, the default.",
+        )
+    else:
+        st.caption("This install takes only the actions the model knows (ALLOW_NEW_CLASSES=false).")
     sent = st.form_submit_button("Send feedback")
 if sent:
     target = new_name.strip() or choice
@@ -154,7 +163,7 @@ if sent:
 
 fb = st.session_state.get("feedback")
 if fb:
-    st.success(f"Saved. prod_data.csv now has {fb['rows']} rows (a retrain runs every {fb['retrain_every_k']}).")
+    st.success(saved_text(fb))
     if fb["retrain_triggered"]:
         done = st.session_state.setdefault("retrains", {}).get(fb["rows"])
         if done is None:

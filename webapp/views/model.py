@@ -37,8 +37,15 @@ if r["running"] or r["pending"]:
     st.info(f"A retrain is running ({r['pending']} more queued).")
 
 scores = pd.DataFrame(info.get("version_scores", []))
-if not scores.empty:
-    st.subheader("Macro F1 by version")
+st.subheader("Macro F1 by version")
+if len(scores) < 2:
+    # One point draws no line: say what will appear, and when, instead of an empty chart.
+    st.caption(
+        f"One version so far ({info['version']}). A line per figure appears here once a retrain publishes a "
+        f"second one: every {info['retrain_every_k']} feedback rows, or when drift or a performance drop "
+        "triggers one."
+    )
+else:
     # guard_f1: every version on the same guard rows, the one figure comparable across versions.
     cols = [c for c in ("macro_f1", "guard_f1") if c in scores and scores[c].notna().any()]
     st.line_chart(scores.set_index("version")[cols], height=220)
@@ -90,3 +97,7 @@ if m.get("confusion_matrix"):
 
 s = settings()
 st.markdown(f"[Drift and quality reports]({s.reporting_url}) · [Grafana dashboards]({s.grafana_url})")
+st.caption(
+    "The reports compare the feedback rows with ref_data.csv, so their panels stay blank until feedback "
+    "arrives (ten rows): send some from the Classify page. They run every few minutes and after each retrain."
+)

@@ -11,7 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 from auth import signed_in
-from common import ApiError, api, clip_preview, digest, settings
+from common import ApiError, api, clip_preview, digest, saved_text, settings
 
 FINISHED = ("done", "failed", "cancelled")
 
@@ -196,8 +196,7 @@ if sent:
     try:
         fb = api().window_feedback(job["id"], int(w), target)
         st.success(
-            f"Saved. prod_data.csv now has {fb['rows']} rows (a retrain runs every {fb['retrain_every_k']})."
-            + (" This row triggered a retrain: see the Model page." if fb["retrain_triggered"] else "")
+            saved_text(fb) + (" This row triggered a retrain: see the Model page." if fb["retrain_triggered"] else "")
         )
     except ApiError as exc:
         st.error(f"Feedback not saved: {exc}")
