@@ -10,11 +10,31 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# scheme://[user:password@]host[:port][/path?query]: what FFmpeg's and requests' errors quote back.
+_URL = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@]*@)?(?P<host>[^/\s?#]+)(?P<rest>[^\s'\")]*)"
+)
+
+_URL_PATH = re.compile(r"(with url: )\S+")
+
+
+def redact(text: str) -> str:
+    """URLs in a message reduced to scheme and host: a camera's rtsp://user:password@... and a webhook's
+    secret path never reach a log line."""
+
+    def short(m: re.Match) -> str:
+        return f"{m['scheme']}{'***@' if m['userinfo'] else ''}{m['host']}{'/...' if m['rest'] else ''}"
+
+    # requests quotes the path alone too: "Max retries exceeded with url: /services/T000/B000/..."
+    return _URL_PATH.sub(r"\1/...", _URL.sub(short, text))
+
 
 TEXT = "%(asctime)s %(levelname)s %(name)s%(rid)s: %(message)s"
 # uvicorn configures these itself before it imports the app; they are brought under the one handler,

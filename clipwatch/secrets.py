@@ -15,6 +15,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from clipwatch.errors import ClipwatchError
+
 # file name -> the environment variables that set it instead (the first set one wins)
 SECRETS = {
     "api_key": ("CLIPWATCH_API_KEY", "API_KEY"),
@@ -23,6 +25,9 @@ SECRETS = {
 }
 # Grafana runs as its own user and reads its password through GF_SECURITY_ADMIN_PASSWORD__FILE.
 WORLD_READABLE = {"grafana_password"}
+# A key or password a person chose is refused below this: the sign-in throttle slows guessing, it does
+# not make "admin123" safe. Generated ones are 32 characters.
+MIN_LENGTH = 16
 
 
 def read_secret(folder: Path, name: str) -> SecretStr | None:
@@ -39,6 +44,13 @@ def ensure_secrets(folder: Path, env: dict[str, str] | None = None) -> dict[str,
     Returns name -> (path, "generated" | "from the environment" | "kept"). A file is replaced only
     when the environment sets another value (atomically, so a reader sees the old one or the new)."""
     env = os.environ if env is None else env
+    for variables in SECRETS.values():  # every chosen value checked before anything is written
+        variable = next((v for v in variables if env.get(v, "").strip()), None)
+        if variable is not None and len(env[variable].strip()) < MIN_LENGTH:
+            raise ClipwatchError(
+                f"{variable} is {len(env[variable].strip())} characters; use at least {MIN_LENGTH} "
+                "(or leave it unset, and a random one is generated into the secrets folder)"
+            )
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     done = {}
     for name, variables in SECRETS.items():

@@ -39,6 +39,11 @@ def webapp_cmd(port: int, host: str = "127.0.0.1") -> list[str]:
     flags = ["--server.port", str(port), "--server.headless", "true", "--server.address", host]
     # viewer: no "Deploy" button or developer menu for the people the page is for.
     flags += ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+    if host in ("127.0.0.1", "localhost", "::1"):
+        # Local mode asks no sign-in: a page on another site must not reach it by rebinding its own name to
+        # 127.0.0.1 (DNS rebinding), so the app answers only to the names loopback really has.
+        for name in ("localhost", "127.0.0.1", "[::1]"):
+            flags += ["--server.allowedHosts", name]
     return [sys.executable, "-m", "streamlit", "run", app, *flags]
 
 

@@ -23,7 +23,8 @@ import streamlit as st
 from clipwatch.settings import Settings
 
 LOCAL_ADDRESSES = {"127.0.0.1", "localhost", "::1"}
-MAX_FAILURES, WINDOW_S = 5, 60.0  # wrong passwords, across every session, before sign-in pauses
+MAX_FAILURES, WINDOW_S = 5, 60.0  # wrong passwords from one address, or one session, before it pauses
+MAX_ADDRESSES = 10_000  # addresses with recent failures remembered, at most
 
 
 def local_only() -> bool:
@@ -46,23 +47,41 @@ def password() -> str | None:
 
 
 @st.cache_resource
-def _failures() -> tuple[list[float], threading.Lock]:
-    return [], threading.Lock()
+def _failures() -> tuple[dict[str, list[float]], threading.Lock]:
+    """Recent wrong passwords by client address, shared by every session of this process."""
+    return {}, threading.Lock()
+
+
+def _who() -> str:
+    """The visitor's address as Streamlit saw it (a balancer's, behind one)."""
+    return getattr(st.context, "ip_address", None) or "unknown"
+
+
+def _recent(times: list[float], now: float) -> list[float]:
+    return [t for t in times if now - t < WINDOW_S]
 
 
 def _throttled() -> float:
-    """Seconds until another attempt is allowed (0: now)."""
-    times, lock = _failures()
+    """Seconds until this visitor may try again (0: now). Counted per address and per session, so a
+    guesser locks out itself, not every user of the app."""
+    now = time.time()
+    by_address, lock = _failures()
     with lock:
-        now = time.time()
-        times[:] = [t for t in times if now - t < WINDOW_S]
-        return WINDOW_S - (now - times[0]) if len(times) >= MAX_FAILURES else 0.0
+        mine = by_address[_who()] = _recent(by_address.get(_who(), []), now)
+    session = st.session_state["sign_in_failures"] = _recent(st.session_state.get("sign_in_failures", []), now)
+    waits = [WINDOW_S - (now - times[0]) for times in (mine, session) if len(times) >= MAX_FAILURES]
+    return max(waits, default=0.0)
 
 
 def _failed() -> None:
-    times, lock = _failures()
+    now = time.time()
+    by_address, lock = _failures()
     with lock:
-        times.append(time.time())
+        if len(by_address) >= MAX_ADDRESSES:  # many addresses guessing: forget those with nothing recent
+            for who in [w for w, times in by_address.items() if not _recent(times, now)]:
+                del by_address[who]
+        by_address.setdefault(_who(), []).append(now)
+    st.session_state.setdefault("sign_in_failures", []).append(now)
 
 
 def signed_in() -> bool:

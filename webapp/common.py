@@ -75,19 +75,29 @@ def _spill(data: bytes, suffix: str) -> Path:
     return Path(tmp.name)
 
 
-@st.cache_data(max_entries=16, show_spinner="Preparing the preview…")
 def clip_preview(data: bytes, name: str) -> tuple[bytes, str, bool]:
     """(bytes, mime type, transcoded?) that a browser can play. The original bytes go to the API."""
     suffix = Path(name).suffix.lower() or ".bin"
-    path = _spill(data, suffix)
+    copy = _preview_copy(digest(data), suffix, data)
+    if copy is None:
+        return data, "video/webm" if suffix == ".webm" else "video/mp4", False
+    return copy, "video/mp4", True
+
+
+# Keyed by the upload's digest (a leading underscore keeps Streamlit from hashing the bytes again), and
+# holding only what it made: H.264 copies of at most 640 px and 120 s, a few MB each. The upload itself,
+# up to MAX_UPLOAD_MB, is never kept here.
+@st.cache_data(max_entries=8, show_spinner="Preparing the preview…")
+def _preview_copy(key: str, suffix: str, _data: bytes) -> bytes | None:
+    """None when the browser plays the upload as it is; else an H.264 copy of it."""
+    path = _spill(_data, suffix)
     try:
         if browser_playable(path):
-            mime = "video/webm" if suffix == ".webm" else "video/mp4"
-            return data, mime, False
+            return None
         out = path.with_suffix(".preview.mp4")
         try:
-            transcode_h264(path, out)
-            return out.read_bytes(), "video/mp4", True
+            transcode_h264(path, out, settings())
+            return out.read_bytes()
         finally:
             out.unlink(missing_ok=True)
     finally:

@@ -7,7 +7,9 @@ from pathlib import Path
 import av
 from av.video.reformatter import VideoReformatter
 
-from clipwatch.video import open_video
+from clipwatch.decode_budget import DecodeBudget
+from clipwatch.settings import Settings
+from clipwatch.video import open_video, probe
 
 # (container, codec) pairs Chromium plays natively.
 PLAYABLE = {("mp4", "h264"), ("mov", "h264"), ("webm", "vp8"), ("webm", "vp9"), ("mp4", "av1"), ("webm", "av1")}
@@ -34,9 +36,17 @@ def browser_playable(path: str | Path) -> bool:
         return False
 
 
-def transcode_h264(src: str | Path, dst: str | Path, *, max_width: int = 640, max_seconds: float = 120.0) -> Path:
-    """Re-encode to H.264 MP4 (yuv420p, faststart), at most max_width wide and max_seconds long."""
+def transcode_h264(
+    src: str | Path, dst: str | Path, settings: Settings, *, max_width: int = 640, max_seconds: float = 120.0
+) -> Path:
+    """Re-encode to H.264 MP4 (yuv420p, faststart), at most max_width wide and max_seconds long.
+
+    Anyone who can open the page can make it do this, so it is held to the API's rules for a clip: the
+    probe (demuxer and codec whitelists, the pixel cap, the longest duration) and the decode budget, and
+    the length is measured on the frames' own timestamps, not on the frame rate the file declares."""
     dst = Path(dst)
+    probe(src, max_pixels=settings.max_frame_pixels, max_duration_s=settings.max_duration_s)
+    budget = DecodeBudget(settings.decode_max_frames, settings.decode_cpu_s, name=Path(src).name)
     with open_video(src) as inp:
         vin = inp.streams.video[0]
         rate = vin.average_rate or vin.guessed_rate or 25
@@ -47,12 +57,16 @@ def transcode_h264(src: str | Path, dst: str | Path, *, max_width: int = 640, ma
         with av.open(str(dst), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             vout = out.add_stream("libx264", rate=rate)
             vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
-            vout.options = {"crf": "26", "preset": "veryfast"}
-            limit = int(max_seconds * float(rate))
+            # One encoder thread: the budget counts this thread's CPU, so the work stays in it.
+            vout.options = {"crf": "26", "preset": "veryfast", "threads": "1"}
             scaler = VideoReformatter()  # one scaler for all frames: frame.reformat builds one per frame
-            for i, frame in enumerate(inp.decode(vin)):
-                if i >= limit:
-                    break
+            first = None
+            for frame in inp.decode(vin):
+                budget.charge()
+                if frame.time is not None:
+                    first = frame.time if first is None else first
+                    if frame.time - first >= max_seconds:
+                        break
                 frame = scaler.reformat(frame, width=w, height=h, format="yuv420p")
                 frame.pts = None
                 for packet in vout.encode(frame):

@@ -21,11 +21,13 @@ import numpy as np
 import requests
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from clipwatch.logs import redact
 from clipwatch.watch.config import Rule
 
 log = logging.getLogger(__name__)
 
 JPEG_WIDTH = 640
+FIRED_KEPT = 100  # alerts kept in memory (each with its JPEG): a long-running watcher must not grow
 
 
 class WatchMetrics:
@@ -47,6 +49,12 @@ class WatchMetrics:
         self.alerts = Counter("clipwatch_watch_alerts", "alerts fired", ["source", "rule"], registry=r)
         self.webhook_failures = Counter(
             "clipwatch_watch_webhook_failures", "alerts the webhook did not take", registry=r
+        )
+        self.restarts = Counter(
+            "clipwatch_watch_timestamp_restarts",
+            "times a source's clock jumped by more than a stride, forward or back, and its windows started over",
+            ["source"],
+            registry=r,
         )
 
 
@@ -82,8 +90,8 @@ class Webhook:
                     if r.status_code < 400:
                         break
                     log.warning("webhook answered %d for alert %s", r.status_code, alert["rule"])
-                except requests.RequestException as exc:
-                    log.warning("webhook unreachable (%s) for alert %s", exc, alert["rule"])
+                except requests.RequestException as exc:  # its text quotes the URL, whose path may be a secret
+                    log.warning("webhook unreachable (%s) for alert %s", redact(str(exc)), alert["rule"])
                 time.sleep(2**attempt)
             else:
                 self.metrics.webhook_failures.inc()
@@ -102,7 +110,7 @@ class Alerter:
         self.lock = threading.Lock()
         self.runs: dict[tuple[str, str], list[dict]] = {}
         self.fired_at: dict[tuple[str, str], float] = {}
-        self.fired: list[dict] = []  # every alert of this process, newest last (tests and the log read it)
+        self.fired: list[dict] = []  # the last FIRED_KEPT alerts, newest last (tests read it); each holds a JPEG
 
     def window(self, source: str, w: dict) -> None:
         for rule in self.rules:
@@ -113,6 +121,7 @@ class Alerter:
                 run = self.runs.setdefault(key, [])
                 if w["label"] == rule.label and w["confidence"] >= rule.min_confidence:
                     run.append(w)
+                    del run[: -rule.consecutive]  # a long run in a cool-down keeps only what an alert needs
                 else:
                     run.clear()
                     continue
@@ -156,6 +165,7 @@ class Alerter:
         )
         with self.lock:
             self.fired.append(alert)
+            del self.fired[:-FIRED_KEPT]
         self.webhook.send(alert)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from prometheus_client import start_http_server
 
 from clipwatch.live_model import ModelHolder
+from clipwatch.logs import redact
 from clipwatch.sampling import Pictures
 from clipwatch.settings import Settings
 from clipwatch.timeline.windows import Windowing
@@ -62,7 +63,7 @@ class SourceWatcher(threading.Thread):
                 if finished:  # a file without loop: done
                     return
             except Exception as exc:  # a source may fail in any way FFmpeg can; the others go on
-                self.error = str(exc)[:300]
+                self.error = redact(str(exc))[:300]  # FFmpeg quotes rtsp://user:password@... back
                 log.warning("source %s: %s", self.source.name, self.error)
             finally:
                 self.metrics.up.labels(self.source.name).set(0)
@@ -112,6 +113,16 @@ class SourceWatcher(threading.Thread):
                     t0, wall0 = frame.time, now
                     picture = Pictures(self.holder.predictor.embedder.size if self.holder.predictor else 224)
                 t = frame.time - t0
+                if held is not None and abs(t - held[0]) > max(w.stride_s, w.window_s):
+                    # A clock that leaps (a camera's reset, a crafted packet) would have every grid point in
+                    # between classify the one held frame, or, backwards, stop windows until stream time
+                    # caught up while the source looked healthy: the grid starts over from this frame.
+                    log.warning("source %s: the stream's clock jumped %+.1f s; windows start over", name, t - held[0])
+                    self.metrics.restarts.labels(name).inc()
+                    t0, wall0, t = frame.time, now, 0.0
+                    u, segment, held = 0, [], None
+                    vectors.clear()
+                    jpegs.clear()
                 ahead = t - (now - wall0)
                 if self.source.realtime and ahead > 0 and self.stop_event.wait(ahead):
                     return True

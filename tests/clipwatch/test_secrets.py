@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import stat
 
+import pytest
 from typer.testing import CliRunner
 
 from clipwatch.cli import app
+from clipwatch.errors import ClipwatchError
 from clipwatch.secrets import ensure_secrets
 from clipwatch.settings import Settings
 
@@ -28,12 +30,21 @@ def test_missing_secrets_are_generated_private_and_kept(tmp_path):
 def test_the_environment_wins_and_is_written_for_the_others(tmp_path, monkeypatch):
     folder = tmp_path / "secrets"
     ensure_secrets(folder, env={})
-    done = ensure_secrets(folder, env={"CLIPWATCH_API_KEY": "from-dotenv", "GRAFANA_ADMIN_PASSWORD": "g"})
+    chosen = {"CLIPWATCH_API_KEY": "from-dotenv-0123456789", "GRAFANA_ADMIN_PASSWORD": "grafana-0123456789"}
+    done = ensure_secrets(folder, env=chosen)
     assert done["api_key"][1] == "from the environment"
-    assert (folder / "api_key").read_text().strip() == "from-dotenv"
+    assert (folder / "api_key").read_text().strip() == "from-dotenv-0123456789"
     assert stat.S_IMODE((folder / "grafana_password").stat().st_mode) == 0o644  # Grafana runs as its own user
     monkeypatch.setenv("CLIPWATCH_API_KEY", "from-env")
     assert Settings(_env_file=None, secrets_dir=folder).api_key.get_secret_value() == "from-env"
+
+
+@pytest.mark.parametrize("variable", ["CLIPWATCH_API_KEY", "CLIPWATCH_WEBAPP_PASSWORD", "GRAFANA_ADMIN_PASSWORD"])
+def test_a_chosen_secret_shorter_than_16_characters_is_refused_and_nothing_is_written(tmp_path, variable):
+    folder = tmp_path / "secrets"
+    with pytest.raises(ClipwatchError, match=f"{variable} is 8 characters; use at least 16"):
+        ensure_secrets(folder, env={variable: "admin123"})
+    assert not folder.exists()  # checked before anything was written
 
 
 def test_kubernetes_bootstrap_refuses_an_empty_key(monkeypatch, tmp_path):

@@ -63,6 +63,15 @@ def test_a_password_lets_a_visitor_in_and_wrong_ones_are_throttled(exposed, monk
     other = other.sidebar.button[0].click().run()
     assert "Too many wrong passwords" in other.sidebar.error[0].value and not _signed_in(other)
 
+    # The guesser paused only itself: a visitor from another address signs in at once.
+    import auth
+
+    monkeypatch.setattr(auth, "_who", lambda: "198.51.100.9")
+    third = AppTest.from_function(sign_in_app).run()
+    third.sidebar.text_input[0].input("open sesame")
+    third = third.sidebar.button[0].click().run()
+    assert _signed_in(third)
+
 
 def test_oidc_when_configured_replaces_the_password(exposed, monkeypatch):
     from streamlit.testing.v1 import AppTest

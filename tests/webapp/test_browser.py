@@ -129,3 +129,27 @@ def test_the_timeline_page_in_a_real_browser(webapp, tmp_path):
 
 def tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
+
+
+def test_the_local_web_app_answers_only_to_loopback_names(webapp):
+    """DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 must not get the app's
+    session (local mode asks no sign-in)."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    url, _ = webapp
+    port = url.rsplit(":", 1)[1]
+
+    async def opens(name: str) -> bool:
+        """Whether the app's WebSocket opens for a browser that reached 127.0.0.1 by the name `name`."""
+        try:
+            async with connect(f"ws://{name}:{port}/_stcore/stream", host="127.0.0.1", port=int(port), open_timeout=10):
+                return True
+        except InvalidStatus as exc:
+            assert exc.response.status_code == 403, exc.response.status_code
+            return False
+
+    assert asyncio.run(opens("127.0.0.1")) and asyncio.run(opens("localhost"))
+    assert not asyncio.run(opens("evil.example"))

@@ -120,3 +120,21 @@ def test_a_reload_with_the_job_in_the_url_shows_it_and_a_failed_job_says_why(pag
     at.query_params["job"] = JOB
     at.run()
     assert "not a readable video" in at.error[0].value
+
+
+@responses.activate
+def test_a_running_job_is_cancelled_only_by_a_signed_in_user(page, exposed, monkeypatch):
+    """The web app cancels with the install's key: a visitor holding the job's link must not."""
+    responses.get(f"{API}/jobs/{JOB}", json=job("running"))
+    monkeypatch.setenv("CLIPWATCH_WEBAPP_PASSWORD", "a-password-of-16-chars")
+    at = page("timeline")
+    at.query_params["job"] = JOB
+    at.run()
+    assert not at.exception
+    assert "Cancel" not in [b.label for b in at.button]
+    assert any("Sign in (in the sidebar) to cancel" in c.value for c in at.caption)
+    exposed("127.0.0.1")  # the local user of `make run`, signed in by being there
+    at = page("timeline")
+    at.query_params["job"] = JOB
+    at.run()
+    assert "Cancel" in [b.label for b in at.button]

@@ -35,7 +35,9 @@ def follow(job_id: str) -> None:
         st.rerun()
     done, total = job.get("processed_s", 0.0), job.get("duration_s") or 0.0
     st.progress(min(job["progress"], 1.0), text=f"{job['status']}: {clock(done)} of {clock(total)} processed")
-    if st.button("Cancel", key="cancel_job"):
+    if not signed_in():  # the app cancels with the install's key: a visitor with the job's link may not
+        st.caption("Sign in (in the sidebar) to cancel it.")
+    elif st.button("Cancel", key="cancel_job"):
         try:
             api().cancel_job(job_id)
         except ApiError as exc:

@@ -8,6 +8,7 @@ import json
 import shutil
 import threading
 import time
+from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -108,3 +109,68 @@ def test_an_alert_fires_on_the_right_segment_and_the_watcher_survives_the_stream
         assert watcher.metrics.reconnects.labels("broken")._value.get() >= 2
     finally:
         watcher.stop()
+
+
+def _jumping_stream(path, jump_s: float, seconds: float = 3.0, fps: int = 25):
+    """MPEG-TS whose timestamps leap jump_s ahead halfway: a camera's clock reset, or a crafted packet."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.codec_context.time_base = stream.time_base = Fraction(1, 90000)
+        n = int(seconds * fps)
+        for i in range(n):
+            picture = np.full((120, 160, 3), (i * 7) % 256, dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            t = i / fps + (jump_s if i >= n // 2 else 0.0)
+            frame.pts = int(t * 90000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def test_a_leaping_clock_restarts_the_windows_instead_of_classifying_one_frame_for_an_hour(settings, trained, tmp_path):
+    clip = _jumping_stream(tmp_path / "leap.ts", jump_s=3000.0)
+    config = WatchConfig([Source("leap", str(clip))], window_s=1.0, stride_s=0.5)
+    watcher = Watcher(config, settings, serve_metrics=False)
+    watcher.start()
+    try:
+        wait_for(lambda: not watcher.threads[0].is_alive(), 60, "the file read to its end")
+    finally:
+        watcher.stop()
+    # 3 s of pictures make a handful of windows; without the restart, 3000 s of grid points would each
+    # have classified the one frame held across the jump (6000 windows).
+    assert 0 < watcher.threads[0].windows_seen < 12, watcher.threads[0].windows_seen
+    assert watcher.metrics.restarts.labels("leap")._value.get() == 1
+
+
+def test_credentials_and_secret_paths_never_reach_a_log_line():
+    from clipwatch.logs import redact
+
+    line = redact("rtsp://admin:hunter2@10.0.0.5:554/stream1: 401 Unauthorized")
+    assert "hunter2" not in line and "admin" not in line and line.startswith("rtsp://***@10.0.0.5:554")
+    hook = redact("HTTPSConnectionPool(host='hooks.example.com'): Max retries exceeded with url: /T0/B0/s3cr3t")
+    assert "s3cr3t" not in hook and "hooks.example.com" in hook
+    assert "s3cr3t" not in redact("Invalid URL 'https://hooks.example.com/T0/B0/s3cr3t'")
+
+
+def test_the_alerts_kept_in_memory_are_bounded():
+    from clipwatch.watch.alerts import FIRED_KEPT, Alerter, WatchMetrics, Webhook
+
+    metrics = WatchMetrics()
+    alerter = Alerter(
+        [Rule("r", "run", min_confidence=0.0, consecutive=1, cooldown_s=0)], Webhook(None, None, metrics), metrics
+    )
+    window = {"label": "run", "confidence": 0.9, "familiar": True, "start_s": 0.0, "end_s": 1.0, "model_version": "v1"}
+    for _ in range(FIRED_KEPT + 50):
+        alerter.window("cam", window)
+    assert len(alerter.fired) == FIRED_KEPT
+    # In a cool-down the matching windows are not kept either, however long the action goes on.
+    quiet = Alerter([Rule("r", "run", 0.0, consecutive=3, cooldown_s=3600)], Webhook(None, None, metrics), metrics)
+    for _ in range(500):
+        quiet.window("cam", window)
+    assert len(quiet.fired) == 1 and all(len(run) <= 3 for run in quiet.runs.values())
