@@ -79,7 +79,8 @@ def test_window_feedback_becomes_a_prod_row_like_clip_feedback(client_for, long_
     assert [r["target"] for r in rows] == ["run", "run"]
     dim = client.app.state.service.predictor().embedder.dim
     assert sum(1 for k in rows[0] if k.startswith("emb_")) == dim
-    for bad, status in (({"window": 17, "target": "run"}, 422), ({"window": 0, "target": "fly"}, 422)):
+    # (A new action name is taken, as by /feedback; one that is no name at all is not.)
+    for bad, status in (({"window": 17, "target": "run"}, 422), ({"window": 0, "target": "fly\naway"}, 422)):
         assert client.post(f"/jobs/{job['id']}/feedback", json=bad).status_code == status
 
 
@@ -105,7 +106,7 @@ def test_bad_uploads_are_refused_and_leave_no_job_behind(client_for, long_clip):
 
 
 def test_a_window_too_fine_for_the_video_is_refused_before_the_job_starts(client_for, long_clip):
-    client = client_for(timeline_max_frames=50)  # 20 s at 4 s / 16 pictures: 80 pictures
+    client = client_for(timeline_max_frames=50)  # 20 s in 0.5 s segments of 4 pictures each: 160 pictures
     r = start(client, long_clip)
     assert r.status_code == 422 and "CLIPWATCH_TIMELINE_MAX_FRAMES" in r.json()["detail"]
 
