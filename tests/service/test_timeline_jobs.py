@@ -153,3 +153,17 @@ def test_the_cli_here_and_through_a_live_api_give_the_same_timeline(live_server,
     assert [(s["label"], s["start_s"], s["end_s"]) for s in here["segments"]] == [
         (s["label"], s["start_s"], s["end_s"]) for s in api["segments"]
     ]
+
+
+def test_result_csv_names_any_upload_safely():
+    """A non-Latin-1 name made result.csv a 500; a quote in it let a client add header parameters."""
+    from urllib.parse import unquote
+
+    from clipwatch.service.routes.jobs import attachment
+
+    header = attachment('家族 "x"; filename=evil.exe')
+    header.encode("latin-1")  # what Starlette sends headers as: it must not raise
+    fallback = header.split('filename="', 1)[1].split('"', 1)[0]
+    assert '"' not in fallback and ";" not in fallback and fallback.endswith("-timeline.csv")
+    assert header.count("filename=") == 1 and header.count("filename*=") == 1  # nothing smuggled in
+    assert unquote(header.split("filename*=UTF-8''", 1)[1]) == '家族 "x"; filename=evil.exe-timeline.csv'

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import ValidationError
@@ -136,11 +137,16 @@ async def job_csv(job_id: str, service: ServiceDep) -> Response:
     result = await run_in_threadpool(service.jobs.result, job_id)
     timeline = Timeline.from_dict(result)
     name = (status.get("filename") or "timeline").rsplit(".", 1)[0]
-    return Response(
-        timeline.to_csv(),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}-timeline.csv"'},
-    )
+    return Response(timeline.to_csv(), media_type="text/csv", headers={"Content-Disposition": attachment(name)})
+
+
+def attachment(stem: str) -> str:
+    """Content-Disposition for `<stem>-timeline.csv`, whatever the upload was called: an ASCII fallback
+    (no quote, backslash or control character can end the parameter early) and the real name in RFC 5987's
+    filename*, which a header of Latin-1 cannot break."""
+    full = f"{stem}-timeline.csv"
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;=' else "_" for ch in full)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(full, safe='')}"
 
 
 @router.delete("/{job_id}", response_model=JobStatus, dependencies=[KeyRequired])
