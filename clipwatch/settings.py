@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     webapp_sign_in: Literal["auto", "always"] = Field(
         "auto", description="auto: sign-in only when the web app listens beyond localhost; always: also on localhost"
     )
+    webapp_allowed_users: str = Field(
+        "",
+        description="with OIDC sign-in, the accounts let in: comma-separated e-mails and @domains; required, since "
+        "every account the provider knows could sign in otherwise (empty: nobody)",
+    )
     cors_origins: list[str] = Field(default_factory=list, description="JSON list of allowed browser origins")
 
     @field_validator("api_key", "webapp_password", "database_url")

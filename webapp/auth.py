@@ -84,11 +84,24 @@ def _failed() -> None:
     st.session_state.setdefault("sign_in_failures", []).append(now)
 
 
+def allowed(email: str | None, spec: str) -> bool:
+    """Whether an OIDC account is on CLIPWATCH_WEBAPP_ALLOWED_USERS (e-mails and @domains)."""
+    if not email or "@" not in email:
+        return False
+    email = email.strip().lower()
+    for entry in (e.strip().lower() for e in spec.split(",")):
+        if entry and (email == entry or (entry.startswith("@") and email.endswith(entry))):
+            return True
+    return False
+
+
 def signed_in() -> bool:
     if local_only():
         return True
     if oidc_configured():
-        return bool(getattr(st.user, "is_logged_in", False))
+        # The provider vouches for who it is, not for whether this install should let them write.
+        logged_in = bool(getattr(st.user, "is_logged_in", False))
+        return logged_in and allowed(getattr(st.user, "email", None), Settings().webapp_allowed_users)
     if password() is not None:
         return bool(st.session_state.get("signed_in"))
     return local_only()
@@ -101,8 +114,16 @@ def sidebar() -> None:
             st.caption("Local use: feedback is open to this machine only.")
             return
         if oidc_configured():
+            if not Settings().webapp_allowed_users.strip():
+                st.warning(
+                    "Feedback is off: OIDC sign-in needs CLIPWATCH_WEBAPP_ALLOWED_USERS (e-mails or @domains), "
+                    "or every account your provider knows could write training data."
+                )
             if signed_in():
                 st.caption(f"Signed in as {getattr(st.user, 'email', None) or getattr(st.user, 'name', 'you')}.")
+                st.button("Log out", on_click=st.logout)
+            elif getattr(st.user, "is_logged_in", False):
+                st.caption(f"{getattr(st.user, 'email', None) or 'This account'} is not allowed to send feedback here.")
                 st.button("Log out", on_click=st.logout)
             else:
                 st.button("Log in", on_click=st.login)

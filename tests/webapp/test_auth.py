@@ -82,6 +82,19 @@ def test_oidc_when_configured_replaces_the_password(exposed, monkeypatch):
     at.run()
     assert [b.label for b in at.sidebar.button] == ["Log in"] and not _signed_in(at)
     assert not at.sidebar.text_input  # no password form beside it
+    # Without an allowlist every account the provider knows could write: the sidebar says feedback is off.
+    assert "CLIPWATCH_WEBAPP_ALLOWED_USERS" in at.sidebar.warning[0].value
+
+
+def test_an_oidc_account_writes_only_when_the_allowlist_names_it_or_its_domain():
+    from auth import allowed
+
+    spec = "ana@example.org, @lab.example.com"
+    assert allowed("ana@example.org", spec) and allowed("Bo@Lab.Example.com", spec)
+    assert not allowed("eve@example.org", spec)  # same provider, not on the list
+    assert not allowed("eve@evil-lab.example.com.attacker.net", spec)
+    assert not allowed("eve@notlab.example.com", spec)  # a domain is matched whole, from its "@"
+    assert not allowed("ana@example.org", "") and not allowed(None, spec) and not allowed("no-at-sign", spec)
 
 
 def test_on_localhost_the_one_user_needs_no_sign_in_unless_told(exposed, monkeypatch):
