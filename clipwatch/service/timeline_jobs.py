@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
@@ -24,6 +25,7 @@ from clipwatch.timeline.windows import Limits, Windowing, run_timeline
 from clipwatch.video import ClipError, VideoInfo
 
 log = logging.getLogger(__name__)
+SWEEP_EVERY_S = 60.0
 
 
 class TimelineRunner:
@@ -115,8 +117,17 @@ class TimelineRunner:
             self.store.update(job_id, **fields)
 
     def _heartbeat(self) -> None:
-        """Queued jobs say they are still wanted; without it they would look stale while they wait."""
+        """Queued jobs say they are still wanted; without it they would look stale while they wait. Expired
+        jobs are swept here too, on a timer: deleting a few GB of them must not wait for a new job, nor
+        hold the event loop of the request that made one."""
+        last_sweep = 0.0
         while not self.stopping.wait(HEARTBEAT_S):
+            if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
+                last_sweep = time.monotonic()
+                try:
+                    self.store.sweep(self.settings.timeline_job_ttl_s)
+                except OSError as exc:  # a full or failing disk: say so, keep the heartbeat going
+                    log.warning("sweeping timeline jobs: %s", exc)
             with self.lock:
                 jobs = list(self.owned)
             for job_id in jobs:

@@ -167,3 +167,18 @@ def test_result_csv_names_any_upload_safely():
     assert '"' not in fallback and ";" not in fallback and fallback.endswith("-timeline.csv")
     assert header.count("filename=") == 1 and header.count("filename*=") == 1  # nothing smuggled in
     assert unquote(header.split("filename*=UTF-8''", 1)[1]) == '家族 "x"; filename=evil.exe-timeline.csv'
+
+
+def test_expired_jobs_are_swept_on_a_timer_without_a_new_job(client_for, monkeypatch):
+    from clipwatch.service import timeline_jobs
+
+    monkeypatch.setattr(timeline_jobs, "HEARTBEAT_S", 0.1)
+    monkeypatch.setattr(timeline_jobs, "SWEEP_EVERY_S", 0.1)
+    client = client_for(timeline_job_ttl_s=0.5)
+    store = client.app.state.service.jobs
+    job_id, _ = store.create(window_s=4.0, stride_s=1.0, smooth=7)
+    store.finish(job_id, {"windows": [], "segments": []})
+    deadline = time.monotonic() + 10
+    while store.root.joinpath(job_id).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not store.root.joinpath(job_id).exists()  # gone, and no request had to make it so

@@ -111,8 +111,7 @@ async def create_timeline(
     finally:
         if not submitted:
             service.timelines.release()
-            service.jobs.delete(job_id)
-        service.jobs.sweep(s.timeline_job_ttl_s)
+            await run_in_threadpool(service.jobs.delete, job_id)
 
 
 @router.get("/{job_id}", response_model=JobStatus)
