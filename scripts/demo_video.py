@@ -71,14 +71,15 @@ class Stack:
         src = Paths.from_settings(Settings())
         if not src.current_pointer.exists() or not src.ref_data.exists():
             raise SystemExit("demo-video: no model yet; run `make artifacts` first")
-        # The first version only, with no history: the demo's retrains start from v0001.
+        # The live version only, as v0001 with no history: the demo's retrains start from it. (Not the
+        # oldest: after a change of embedding the oldest no longer fits ref_data.csv, and the API refuses it.)
         dst = Paths(work / "data", work / "artifacts", src.backbone_name)
         self.data, self.artifacts = dst.data_dir, dst.artifacts_dir
         self.data.mkdir(parents=True)
         shutil.copy(src.ref_data, dst.ref_data)
         if sidecar(src.ref_data).is_file():  # the embedding contract it was built under
             shutil.copy(sidecar(src.ref_data), sidecar(dst.ref_data))
-        first = sorted(src.versions.iterdir())[0].name
+        first = src.current_pointer.read_text().strip()
         self.artifacts.mkdir()
         for item in src.artifacts_dir.iterdir():
             if item not in (src.versions, src.current_pointer, src.history):
@@ -171,7 +172,16 @@ class Recorder:
         delay = self.next_tick - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        self.frames.append(self.page.screenshot(type="jpeg", quality=85))
+        for attempt in range(5):
+            try:
+                self.frames.append(self.page.screenshot(type="jpeg", quality=85))
+                break
+            except Exception as exc:  # a page that reloads itself (the webhook's) is briefly not attached
+                if "Not attached" not in str(exc) and "navigat" not in str(exc).lower():
+                    raise
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
         self.next_tick = max(self.next_tick + 1 / FPS, time.monotonic())
 
     def hold(self, seconds: float) -> None:
