@@ -34,6 +34,29 @@ class Rule:
         return self.sources is None or source in self.sources
 
 
+# What a source may be: a camera's or a server's stream, a local capture device, or a file named as a path.
+# FFmpeg opens much more ("concat:", "subfile:", "data:", "ftp://", "pipe:", ...), none of which a camera
+# needs, and some of which read files the operator never named.
+SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "rtp://", "srt://", "tcp://")
+# Protocols FFmpeg may use underneath (an HLS playlist or an RTSP session opens others): never "file" for a
+# network source, so a playlist cannot point the watcher at the local disk.
+NETWORK_PROTOCOLS = "http,https,tcp,tls,udp,rtp,rtsp,rtsps,srt,crypto,httpproxy"
+
+
+def check_source(source: Source) -> None:
+    url = source.url
+    # A path (no "scheme:" in it) may name a file that is mounted later: the watcher retries it, reading
+    # files only (protocol_whitelist=file).
+    if url.startswith("/dev/video") or ":" not in url or url.lower().startswith(SCHEMES):
+        return
+    from clipwatch.logs import redact
+
+    raise ValueError(
+        f"source {source.name}: {redact(url)!r} is not an rtsp(s), http(s), udp, rtp, srt or tcp URL, "
+        "a /dev/video device or a file path"
+    )
+
+
 @dataclass
 class WatchConfig:
     sources: list[Source]
@@ -75,6 +98,8 @@ class WatchConfig:
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError(f"source names must differ: {names}")
+        for source in self.sources:
+            check_source(source)
         for r in self.rules:
             if not (0 <= r.min_confidence <= 1 and r.consecutive >= 1 and r.cooldown_s >= 0):
                 raise ValueError(f"rule {r.name}: min_confidence in [0, 1], consecutive >= 1, cooldown_s >= 0")

@@ -29,8 +29,9 @@ from clipwatch.logs import redact
 from clipwatch.sampling import Pictures
 from clipwatch.settings import Settings
 from clipwatch.timeline.windows import Windowing
+from clipwatch.video import CODECS
 from clipwatch.watch.alerts import Alerter, WatchMetrics, Webhook, jpeg
-from clipwatch.watch.config import Source, WatchConfig
+from clipwatch.watch.config import NETWORK_PROTOCOLS, Source, WatchConfig
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,18 @@ class SourceWatcher(threading.Thread):
             fmt = "v4l2"
         if src.url.startswith("rtsp"):
             options.setdefault("rtsp_transport", "tcp")
+        if fmt is None:
+            options["protocol_whitelist"] = NETWORK_PROTOCOLS if "://" in src.url else "file"
         return av.open(src.url, format=fmt, options=options, timeout=(10.0, 10.0))
+
+    def _check_stream(self, stream) -> None:
+        """The API's rules for a clip, for a live stream: an accepted codec, at most the pixel cap."""
+        codec, width, height = stream.codec_context.name, stream.codec_context.width, stream.codec_context.height
+        if codec not in CODECS:
+            raise RuntimeError(f"video codec {codec!r} is not accepted (clipwatch.video.CODECS)")
+        cap = self.holder.settings.max_frame_pixels
+        if width * height > cap:
+            raise RuntimeError(f"frame size {width}x{height} exceeds CLIPWATCH_MAX_FRAME_PIXELS ({cap})")
 
     def _read(self) -> bool:
         """Read the source until it ends or fails; True when it is a file that has simply ended."""
@@ -93,6 +105,7 @@ class SourceWatcher(threading.Thread):
         at = embedder.plan.grid_time if embedder else (lambda u, step: (u + 0.5) * step)
         with self._open() as container:
             stream = container.streams.video[0]
+            self._check_stream(stream)
             stream.thread_type = "AUTO"
             self.metrics.up.labels(name).set(1)
             log.info("source %s: open (%s)", name, stream.codec_context.name)

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from clipwatch.settings import PROJECT_ROOT
-from clipwatch.watch import Alerter, Rule, WatchConfig, WatchMetrics, Webhook, parse_rule, parse_source
+from clipwatch.watch import Alerter, Rule, Source, WatchConfig, WatchMetrics, Webhook, parse_rule, parse_source
 
 
 def test_rules_and_sources_from_the_command_line():
@@ -60,3 +60,32 @@ def test_the_command_refuses_a_bad_rule_or_no_source_in_one_line():
             [sys.executable, "-m", "clipwatch", "watch", *args], capture_output=True, text=True, timeout=60
         )
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "concat:/etc/passwd|/etc/hosts",
+        "ftp://cam.example/live",
+        "file:/etc/passwd",
+        "data:video/mp4;base64,AAAA",
+        "subfile,,start,0,end,10,,:/etc/shadow",
+    ],
+)
+def test_a_source_that_is_no_camera_stream_device_or_file_is_refused(url):
+    with pytest.raises(ValueError, match="is not an rtsp"):
+        WatchConfig([Source("cam", url)]).checked()
+
+
+def test_camera_streams_devices_and_file_paths_are_sources(tmp_path):
+    clip = tmp_path / "c.mp4"
+    clip.write_bytes(b"x")
+    for url in (
+        "rtsp://user:pw@10.0.0.5/stream1",
+        "udp://127.0.0.1:5000",
+        "https://cam/live.m3u8",
+        "/dev/video0",
+        "/mnt/recordings/later.mp4",  # a path: the file may be mounted later, and is read as a file only
+        str(clip),
+    ):
+        WatchConfig([Source("cam", url)]).checked()

@@ -174,3 +174,15 @@ def test_the_alerts_kept_in_memory_are_bounded():
     for _ in range(500):
         quiet.window("cam", window)
     assert len(quiet.fired) == 1 and all(len(run) <= 3 for run in quiet.runs.values())
+
+
+def test_a_stream_over_the_pixel_cap_is_refused_like_an_upload(settings, trained, tmp_path):
+    clip = _jumping_stream(tmp_path / "big.ts", jump_s=0.0)  # 160x120
+    config = WatchConfig([Source("big", str(clip))], window_s=1.0, stride_s=0.5)
+    watcher = Watcher(config, settings.model_copy(update={"max_frame_pixels": 100 * 100}), serve_metrics=False)
+    watcher.start()
+    try:
+        wait_for(lambda: watcher.threads[0].error, 30, "the source's error")
+    finally:
+        watcher.stop()
+    assert "CLIPWATCH_MAX_FRAME_PIXELS" in watcher.threads[0].error and watcher.threads[0].windows_seen == 0
