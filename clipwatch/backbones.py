@@ -46,7 +46,8 @@ def keep(paths: Paths, file: Path, sha: str | None = None) -> Path:
 
 
 def file_for(paths: Paths, sha: str | None) -> Path:
-    """The file of the backbone with this sha256: the live one when it matches, else the kept copy."""
+    """The file of the backbone with this sha256: its kept copy under backbones/, else the live file (which a
+    version from before fine-tuning existed, or a mismatch the caller reports, is checked against)."""
     if sha is None or not paths.backbones.is_dir():
         return paths.backbone
     kept = paths.backbones / f"{short(sha)}.onnx"

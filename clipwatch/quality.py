@@ -46,24 +46,8 @@ def cross_validate(
     """Stratified k-fold predictions of an unfitted model on (X, y), and their metrics. With groups (the
     source recording of each row, clipwatch.groups) every recording stays in one fold; `protocol` says
     which it was, since random folds over clips of shared recordings overstate accuracy."""
-    counts = {c: int((y == c).sum()) for c in classes}
-    too_few = {c: n for c, n in counts.items() if n < 2}
-    if too_few:
-        raise DatasetError(
-            "every class needs at least 2 clips for cross-validation; too few: "
-            + ", ".join(f"{c} ({n})" for c, n in sorted(too_few.items()))
-        )
-    sources = {c: len(set(groups[y == c].tolist())) for c in classes} if groups is not None else {}
-    if groups is not None and is_grouped(groups) and min(sources.values()) >= 2:
-        folds = min(folds, min(sources.values()))
-        cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        splits, how = list(cv.split(X, y, groups)), protocol(groups)
-    else:
-        folds = min(folds, min(counts.values()))
-        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        splits, how = list(cv.split(X, y)), RANDOM
-        if groups is not None and is_grouped(groups):
-            how += " (a class has fewer than 2 recordings, so grouped folds could not test it)"
+    splits, how = stratified_splits(y, groups, folds, seed, classes)
+    folds = len(splits)
     # Out-of-fold probabilities: the prediction is their argmax, and they calibrate the version.
     proba = cross_val_predict(clone(model), X, y, cv=splits, method="predict_proba")
     order = np.array(sorted(set(y.tolist())))  # predict_proba's columns
@@ -78,6 +62,33 @@ def cross_validate(
         **classification_metrics(y, pred, classes),
         "calibration": {"protocol": how, **calibrate(proba, np.searchsorted(order, y), fold_of)},
     }
+
+
+def stratified_splits(
+    y: np.ndarray, groups: np.ndarray | None, folds: int, seed: int, classes: list[str] | None = None
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+    """Stratified folds that keep every recording on one side when groups say which (and every class has
+    2 recordings), stratified clip folds otherwise; and the protocol, in the words every report uses.
+    Every class (of `classes`, default those in y) needs at least 2 rows."""
+    classes = classes or sorted(set(y.tolist()))
+    too_few = {c: n for c in classes if (n := int((y == c).sum())) < 2}
+    if too_few:
+        raise DatasetError(
+            "every class needs at least 2 clips for cross-validation; too few: "
+            + ", ".join(f"{c} ({n})" for c, n in sorted(too_few.items()))
+        )
+    rows = np.zeros(len(y))
+    sources = {c: len(set(groups[y == c].tolist())) for c in classes} if groups is not None else {}
+    if groups is not None and is_grouped(groups) and min(sources.values()) >= 2:
+        cv = StratifiedGroupKFold(n_splits=min(folds, min(sources.values())), shuffle=True, random_state=seed)
+        return list(cv.split(rows, y, groups)), protocol(groups)
+    cv = StratifiedKFold(
+        n_splits=min(folds, min(int((y == c).sum()) for c in classes)), shuffle=True, random_state=seed
+    )
+    how = RANDOM
+    if groups is not None and is_grouped(groups):
+        how += " (a class has fewer than 2 recordings, so grouped folds could not test it)"
+    return list(cv.split(rows, y)), how
 
 
 def folds(y: np.ndarray, n_folds: int, seed: int):

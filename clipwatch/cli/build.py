@@ -8,24 +8,16 @@ from typing import Annotated
 
 import typer
 
+from clipwatch.cli.options import GroupRegex, GroupsManifest, Videos
 from clipwatch.paths import Paths
 from clipwatch.settings import get_settings
 
 
 def build_ref(
-    videos: Annotated[Path | None, typer.Option(help="folder-per-class clips (default: data/videos)")] = None,
+    videos: Videos = None,
     out: Annotated[Path | None, typer.Option(help="CSV to write (default: data/ref_data.csv)")] = None,
-    group: Annotated[
-        str | None,
-        typer.Option(
-            help="regex on the file name whose first capture group names the clip's source recording "
-            "(default: CLIPWATCH_GROUP_REGEX), e.g. '^(s\\d+)__'; recorded for grouped CV and the guard set"
-        ),
-    ] = None,
-    groups_manifest: Annotated[
-        Path | None,
-        typer.Option(help="CSV clip,group naming each clip's recording (default: CLIPWATCH_GROUP_MANIFEST)"),
-    ] = None,
+    group: GroupRegex = None,
+    groups_manifest: GroupsManifest = None,
 ) -> None:
     """Embed every clip into ref_data.csv (emb_1..emb_D, target; D follows the pooling: 2560 by default),
     and each row's clip and source recording into ref_data.clips.csv."""

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from clipwatch.cli.options import GroupRegex, GroupsManifest
 from clipwatch.paths import Paths
 from clipwatch.settings import get_settings
 
@@ -31,18 +32,8 @@ def evaluate_cmd(
     ] = "random-forest,logistic-regression,linear-svm",
     folds: Annotated[int, typer.Option(min=2, help="stratified folds")] = 5,
     repeats: Annotated[int, typer.Option(min=1, help="CV repeats, each with another shuffle")] = 3,
-    group: Annotated[
-        str | None,
-        typer.Option(
-            help="regex on the file name whose first capture group names the source recording, whatever the "
-            "class; clips of one recording stay in one fold (default: CLIPWATCH_GROUP_REGEX; surveillance clips "
-            "s07__x.mp4: '^(s\\d+)__'; UCF101, whose g08 repeats across classes: '(v_\\w+_g\\d+)_')"
-        ),
-    ] = None,
-    groups_manifest: Annotated[
-        Path | None,
-        typer.Option(help="CSV clip,group naming each clip's recording (default: CLIPWATCH_GROUP_MANIFEST)"),
-    ] = None,
+    group: GroupRegex = None,
+    groups_manifest: GroupsManifest = None,
     out: Annotated[Path | None, typer.Option(help="folder for evaluation.json and confusion.png")] = None,
     cache: Annotated[Path | None, typer.Option(help="frame-vector cache (default: data/.cache/evaluate)")] = None,
 ) -> None:

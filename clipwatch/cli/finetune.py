@@ -13,23 +13,16 @@ from typing import Annotated
 
 import typer
 
+from clipwatch.cli.options import GroupRegex, GroupsManifest, Videos
 from clipwatch.errors import ClipwatchError
 from clipwatch.paths import Paths
 from clipwatch.settings import Settings, get_settings
 
 
 def finetune_cmd(
-    videos: Annotated[Path | None, typer.Option(help="folder-per-class clips (default: data/videos)")] = None,
-    group: Annotated[
-        str | None,
-        typer.Option(
-            help="regex whose first capture names each clip's source recording (default: CLIPWATCH_GROUP_REGEX)"
-        ),
-    ] = None,
-    groups_manifest: Annotated[
-        Path | None,
-        typer.Option(help="CSV clip,group naming each clip's recording (default: CLIPWATCH_GROUP_MANIFEST)"),
-    ] = None,
+    videos: Videos = None,
+    group: GroupRegex = None,
+    groups_manifest: GroupsManifest = None,
     epochs: Annotated[int, typer.Option(min=1, max=100, help="most epochs; early stopping may end sooner")] = 8,
     blocks: Annotated[int, typer.Option(min=1, max=6, help="trainable MBConv blocks at the end of the 16")] = 3,
     folds: Annotated[int, typer.Option(min=2, max=10, help="outer grouped folds that measure the gain")] = 3,

@@ -74,7 +74,12 @@ class RequestLimits:
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return await _answer(send, 413, too_large(limit, setting))
-        who = client_address(scope.get("client", (None,))[0], headers.get("x-forwarded-for"), self.trusted)
+        # Only uploads hold slots, so only they need to know who sent them.
+        who = (
+            client_address(scope.get("client", (None,))[0], headers.get("x-forwarded-for"), self.trusted)
+            if upload
+            else ""
+        )
         per_client = self.settings.max_uploads_per_client
         if upload and per_client and self.per_client.get(who, 0) >= per_client:
             # One client cannot hold every slot: the others keep theirs for everyone else.
