@@ -32,6 +32,8 @@ class ModelHolder:
         self._predictor: Predictor | None = None
         self._embedder: ClipEmbedder | None = None
         self.error: str | None = None
+        # What /ready says to anyone: no paths, no exception text (those stay in the log).
+        self.public_error: str | None = None
         self._on_swap = on_swap
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -47,11 +49,12 @@ class ModelHolder:
 
         A version that fails to load is not retried until its files or CURRENT change: every process
         polls, and re-unpickling a broken version twice a second helps nobody. The reason stays in
-        `error`, which /ready reports."""
+        `error` (logged); /ready gives `public_error`, which names no path."""
         name = self.store.current_name()
         live = self.predictor
         if name is None:
             self.error = f"no trained model in {self.paths.artifacts_dir}: run `make run` or `clipwatch bootstrap`"
+            self.public_error = "no trained model yet: run `make run` or `clipwatch bootstrap`"
             return False
         if live is not None and live.version.name == name:
             return False
@@ -63,6 +66,7 @@ class ModelHolder:
         except Exception as exc:  # a broken version must never take the process down
             self._failed = signature
             self.error = f"model {name} not loaded: {exc}" if isinstance(exc, ArtifactError) else repr(exc)
+            self.public_error = f"model {name} could not be loaded: the API's log says why"
             if live is not None:
                 self.error += f"; still serving {live.version.name}"
             log.error("%s", self.error)
@@ -70,7 +74,7 @@ class ModelHolder:
         self._failed = None
         with self._lock:
             self._predictor = predictor
-        self.error = None
+        self.error = self.public_error = None
         log.info("model %s is live", name)
         if self._on_swap:
             self._on_swap(predictor)

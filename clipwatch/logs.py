@@ -36,6 +36,14 @@ def redact(text: str) -> str:
     return _URL_PATH.sub(r"\1/...", _URL.sub(short, text))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """Control characters as \\xNN: a request path's decoded %0A can't start a forged line in a text log."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", text)
+
+
 TEXT = "%(asctime)s %(levelname)s %(name)s%(rid)s: %(message)s"
 # uvicorn configures these itself before it imports the app; they are brought under the one handler,
 # and its access log is replaced by clipwatch's own line per request, which knows the request id.

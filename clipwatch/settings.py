@@ -134,7 +134,7 @@ class Settings(RetrainSettings, BaseSettings):
     prediction_cache_size: int = Field(2000, ge=1, description="predictions each process also keeps in memory")
     prediction_ttl_s: float = Field(24 * 3600, gt=0, description="feedback by prediction id works this long")
     prediction_log_max_mb: float = Field(
-        2048, gt=0, description="file store: the prediction folder's cap; the oldest go first beyond it"
+        2048, gt=0, description="the prediction log's cap (file folder or PostgreSQL table); oldest go first"
     )
     prediction_prune_every_s: float = Field(60, gt=0, description="how often expired predictions are swept")
     # PostgreSQL (clipwatch.stores.postgres): feedback, predictions and the feedback count, for several replicas.
@@ -238,6 +238,10 @@ class Settings(RetrainSettings, BaseSettings):
         32, ge=2, le=256, description="PCA components the drift reports compare embeddings on"
     )
     reporting_metrics_port: int = Field(8083, ge=1, le=65535, description="the report watcher's /metrics port")
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="address the trainer's and the report watcher's /metrics listen on (0.0.0.0 in a container)",
+    )
 
     @field_validator("group_regex")
     @classmethod

@@ -87,17 +87,25 @@ def start(
     """Start cmd (output to log, or discarded) and return once ready_url answers 200. On failure the
     process is stopped and NotReady carries the end of its log."""
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps its own descriptor
+    proc = None
     try:
         proc = subprocess.Popen(cmd, env=dict(env) if env else None, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-    finally:
         if log:
             out.close()
-    try:
         wait_http(ready_url, timeout, proc=proc)
     except NotReady as exc:
         stop(proc)
         tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
         raise NotReady(f"{exc}\n{tail}".rstrip()) from None
+    except BaseException:
+        # SIGTERM or Ctrl-C while it was still starting: the caller never got it, so it is stopped here,
+        # or a service that was still coming up would outlive `make run`.
+        if proc is not None:
+            stop(proc)
+        raise
+    finally:
+        if log and not out.closed:
+            out.close()
     return proc
 
 

@@ -41,7 +41,7 @@ GAUGES = {
 }
 
 
-def serve_gauges(port: int) -> None:
+def serve_gauges(port: int, host: str) -> None:
     from prometheus_client import REGISTRY, start_http_server
     from prometheus_client.core import GaugeMetricFamily
 
@@ -65,7 +65,7 @@ def serve_gauges(port: int) -> None:
                 yield g
 
     REGISTRY.register(LatestCollector())
-    start_http_server(port)
+    start_http_server(port, host)
 
 
 def safe_run() -> None:
@@ -77,7 +77,7 @@ def safe_run() -> None:
 
 def watch() -> None:
     s = get_settings()
-    serve_gauges(s.reporting_metrics_port)
+    serve_gauges(s.reporting_metrics_port, s.metrics_host)
     history = Paths.from_settings(s).history
 
     def stamp() -> float:
@@ -88,7 +88,10 @@ def watch() -> None:
 
     seen, next_run = stamp(), time.monotonic() + s.report_every_s
     log.info(
-        "watching: a run every %.0f s and after each retrain; gauges on :%d", s.report_every_s, s.reporting_metrics_port
+        "watching: a run every %.0f s and after each retrain; gauges on %s:%d",
+        s.report_every_s,
+        s.metrics_host,
+        s.reporting_metrics_port,
     )
     while True:
         time.sleep(1)

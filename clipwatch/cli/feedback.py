@@ -13,7 +13,9 @@ from clipwatch.settings import get_settings
 
 
 def trainer_cmd(
-    metrics_host: Annotated[str, typer.Option(help="address of the Prometheus endpoint")] = "0.0.0.0",
+    metrics_host: Annotated[
+        str | None, typer.Option(help="address of the Prometheus endpoint (default CLIPWATCH_METRICS_HOST)")
+    ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(help="port of the Prometheus endpoint (default CLIPWATCH_TRAINER_METRICS_PORT; 0: none)"),
@@ -30,7 +32,7 @@ def trainer_cmd(
             from prometheus_client import start_http_server
 
             metrics = TrainerMetrics()
-            start_http_server(port, metrics_host, registry=metrics.registry)
+            start_http_server(port, metrics_host or s.metrics_host, registry=metrics.registry)
         trainer = Trainer(s, metrics)
     except ImportError as exc:
         raise ClipwatchError(f"clipwatch trainer needs {exc.name}: pip install -r serving/requirements.txt") from None

@@ -50,12 +50,14 @@ class ApiClient:
         )
         for prefix in ("http://", "https://"):
             self.session.mount(prefix, HTTPAdapter(max_retries=retry))
-        if self.api_key:
-            self.session.headers["Authorization"] = f"Bearer {self.api_key}"
 
-    def _call(self, method: str, path: str, timeout: float | None = None, raw: bool = False, **kw):
+    def _call(self, method: str, path: str, timeout: float | None = None, raw: bool = False, keyed: bool = True, **kw):
         url = f"{self.base_url}{path}"
         timeout = timeout or self.timeout
+        # The key goes only with calls the API guards: /predict and /health need none, so `clipwatch score
+        # --api <any URL>` never hands the key to a server that has no business seeing it.
+        if keyed and self.api_key:
+            kw["headers"] = {**kw.get("headers", {}), "Authorization": f"Bearer {self.api_key}"}
         try:
             r = self.session.request(method, url, timeout=timeout, **kw)
         except requests.exceptions.Timeout as exc:
@@ -71,17 +73,18 @@ class ApiClient:
         return r.text if raw else r.json()
 
     def health(self) -> dict:
-        return self._call("GET", "/health", timeout=5)
+        return self._call("GET", "/health", timeout=5, keyed=False)
 
     def model(self) -> dict:
         return self._call("GET", "/model", timeout=15)
 
     def predict(self, filename: str, data: bytes) -> dict:
-        return self._call("POST", "/predict", files={"file": (filename, data, "application/octet-stream")})
+        files = {"file": (filename, data, "application/octet-stream")}
+        return self._call("POST", "/predict", files=files, keyed=False)
 
     def predict_batch(self, files: Iterable[tuple[str, bytes]]) -> dict:
         parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
-        return self._call("POST", "/predict/batch", files=parts, timeout=self.timeout * max(1, len(parts)))
+        return self._call("POST", "/predict/batch", files=parts, timeout=self.timeout * max(1, len(parts)), keyed=False)
 
     def feedback(self, prediction_id: str, target: str) -> dict:
         return self._call("POST", "/feedback", json={"prediction_id": prediction_id, "target": target}, timeout=30)

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import clipwatch
+from clipwatch.logs import printable
 from clipwatch.service.docs import mount_offline_docs
 from clipwatch.service.errors import install_error_handlers
 from clipwatch.service.limits import RequestLimits, upload_paths
@@ -91,15 +92,16 @@ class Observe:
                 service.metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
                 service.metrics.latency.labels(endpoint).observe(elapsed)
             # The access line (uvicorn's own is off: it runs outside the request and can't name its id).
+            path = printable(scope["path"])
             access.info(
                 "%s %s %d %.0f ms",
-                scope["method"],
-                scope["path"],
+                printable(scope["method"]),
+                path,
                 status,
                 elapsed * 1e3,
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": path,
                     "status": status,
                     "duration_ms": round(elapsed * 1e3, 1),
                 },

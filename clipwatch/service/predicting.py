@@ -53,7 +53,7 @@ class Predicting:
     def predictor(self) -> Predictor:
         p = self.holder.predictor
         if p is None:
-            raise HTTPException(503, f"model not loaded: {self.holder.error or 'starting up'}")
+            raise HTTPException(503, f"model not loaded: {self.holder.public_error or 'starting up'}")
         return p
 
     async def predict_file(

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x636C6970  # "clip": one migrator at a time, whichever replica starts first
 _MIGRATED: set[str] = set()  # database URLs this process has brought up to date
+ROW_OVERHEAD = 200  # bytes a predictions row holds besides its vector (id, label, file name, tuple header)
 COLUMNS = "seq, created, target, prediction, prediction_id, model_version, confidence, vector"
 
 
@@ -269,14 +270,29 @@ class PostgresStore:
         return CachedPrediction(from_bytes([row[0]])[0], row[1], float(row[2]), row[3], float(row[4]), row[5])
 
     def prune_predictions(self) -> int:
-        """Drop predictions older than CLIPWATCH_PREDICTION_TTL_S; how many went."""
+        """Drop predictions older than CLIPWATCH_PREDICTION_TTL_S, then the oldest beyond
+        CLIPWATCH_PREDICTION_LOG_MAX_MB (an anonymous /predict flood must not grow the database without
+        bound within a TTL); how many went."""
         self._last_prune = time.monotonic()
         with self.pool.connection() as conn:
-            cur = conn.execute(
+            gone = conn.execute(
                 "DELETE FROM predictions WHERE created < now() - make_interval(secs => %s)",
                 (self.settings.prediction_ttl_s,),
+            ).rowcount
+            row = conn.execute("SELECT avg(octet_length(vector)) FROM predictions").fetchone()
+            if row[0] is None:
+                return gone
+            keep = max(1, int(self.settings.prediction_log_max_mb * 2**20 // (float(row[0]) + ROW_OVERHEAD)))
+            over = conn.execute(
+                "DELETE FROM predictions WHERE id IN "
+                "(SELECT id FROM predictions ORDER BY created DESC, id DESC OFFSET %s)",
+                (keep,),
+            ).rowcount
+        if over:
+            log.warning(
+                "prediction log over CLIPWATCH_PREDICTION_LOG_MAX_MB: dropped the %d oldest within their TTL", over
             )
-            return cur.rowcount
+        return gone + over
 
     def close(self) -> None:
         self.pool.close()

@@ -15,9 +15,11 @@ class Flaky(BaseHTTPRequestHandler):
 
     failures = 2
     seen: ClassVar[list[str]] = []
+    auth: ClassVar[list[tuple[str, str | None]]] = []
 
     def _answer(self) -> None:
         type(self).seen.append(self.command)
+        type(self).auth.append((self.path, self.headers.get("Authorization")))
         if len(type(self).seen) <= type(self).failures:
             self.send_response(503)
             self.send_header("Retry-After", "0")
@@ -38,7 +40,7 @@ class Flaky(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def flaky():
-    Flaky.seen = []
+    Flaky.seen, Flaky.auth, Flaky.failures = [], [], 2
     server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -76,3 +78,15 @@ def test_a_job_id_from_a_url_cannot_steer_the_key_to_another_route():
             assert err.value.status == 404
         with pytest.raises(ApiError, match="not a job id"):
             client.window_feedback(bad, 0, "run")
+
+
+def test_the_key_goes_only_to_routes_that_need_it(flaky):
+    """`clipwatch score --api <any URL>` classifies without handing the key to that server."""
+    Flaky.failures = 0
+    client = ApiClient(flaky, api_key="k" * 24, timeout=5)
+    client.health()
+    client.predict("a.mp4", b"x")
+    client.predict_batch([("a.mp4", b"x")])
+    client.feedback("a" * 32, "walk")
+    client.model()
+    assert [a for _, a in Flaky.auth] == [None, None, None, "Bearer " + "k" * 24, "Bearer " + "k" * 24]

@@ -22,7 +22,7 @@ sys.exit(supervise(table, Path({logs!r})))
 """
 
 
-def run_supervisor(tmp_path, commands: dict[str, list[str]]):
+def run_supervisor(tmp_path, commands: dict[str, list[str]], wait: bool = True):
     table = {}
     for name, cmd in commands.items():
         port = free_port()
@@ -31,7 +31,7 @@ def run_supervisor(tmp_path, commands: dict[str, list[str]]):
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     line = ""
-    while "clipwatch is running" not in line and time.time() < deadline:
+    while wait and "clipwatch is running" not in line and time.time() < deadline:
         line = proc.stdout.readline()
     return proc
 
@@ -71,3 +71,25 @@ def test_a_dying_service_stops_the_others_and_exits_1(tmp_path):
     assert "fragile (exit -9) died" in proc.stderr.read()
     time.sleep(0.5)
     assert not any(alive(k) for k in kids)
+
+
+SLOW = [
+    sys.executable,
+    "-c",
+    "import sys, time, http.server as h; time.sleep(4); h.test(h.SimpleHTTPRequestHandler, "
+    "port=int(sys.argv[1]), bind='127.0.0.1')",
+]
+
+
+def test_sigterm_while_a_service_is_still_starting_stops_that_one_too(tmp_path):
+    """The last service (the Evidently UI) once outlived its launcher by 40 s when SIGTERM came early."""
+    proc = run_supervisor(tmp_path, {"quick": HTTP, "slow": SLOW}, wait=False)
+    deadline = time.time() + 30
+    while len(children_of(proc.pid)) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    kids = children_of(proc.pid)
+    assert len(kids) == 2, "the slow service never started"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    time.sleep(0.5)
+    assert not any(alive(k) for k in kids), "a service still starting outlived make run"

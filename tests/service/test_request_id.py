@@ -27,3 +27,11 @@ def test_a_live_api_writes_json_lines_naming_each_request(live_server, videos):
     (access,) = [e for e in lines if e.get("path") == "/predict"]
     assert access["request_id"] == "demo-1" and access["status"] == 200 and access["method"] == "POST"
     assert {e["logger"] for e in lines} & {"uvicorn.error"}  # uvicorn's own lines, in the same format
+
+
+def test_a_newline_in_a_path_cannot_forge_an_access_log_line(client, caplog):
+    """%0A decodes to a newline in the path; in a text log it would start a line the attacker wrote."""
+    with caplog.at_level("INFO", logger="clipwatch.access"):
+        client.get("/nothing%0A2026-12-05 12:00:00 INFO clipwatch.access: POST /model/rollback 200")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "clipwatch.access"]
+    assert "\n" not in line and "/nothing\\x0a2026-12-05" in line

@@ -19,10 +19,11 @@ def health() -> dict:
 
 @router.get("/ready", responses={503: {"model": ErrorResponse}})
 def ready(service: ServiceDep):
-    """Artifacts are loaded and consistent with each other."""
+    """Artifacts are loaded and consistent with each other. The reason for a 503 is short and public; the
+    log has the paths and the exception."""
     p = service.holder.predictor
     if p is None:
-        return JSONResponse({"detail": service.holder.error or "model not loaded"}, status_code=503)
+        return JSONResponse({"detail": service.holder.public_error or "model not loaded"}, status_code=503)
     return {"status": "ready", "model_version": p.version.name, "classes": len(p.version.classes)}
 
 

@@ -144,6 +144,25 @@ def test_predictions_are_found_by_id_until_the_ttl_then_swept(tmp_path, database
         s.close()
 
 
+def test_a_predict_flood_within_the_ttl_is_held_to_the_size_cap(tmp_path, database_url, caplog):
+    """Anonymous /predict calls log a row each; the table keeps the newest that fit PREDICTION_LOG_MAX_MB."""
+    vec = np.zeros(2048, np.float32)  # 8 KB a row: some 12 fit in 0.1 MB
+    s = PostgresStore(pg_settings(tmp_path, database_url, prediction_log_max_mb=0.1, prediction_prune_every_s=3600))
+    try:
+        ids = [f"{i:032x}" for i in range(40)]
+        for pid in ids:
+            s.log_prediction(pid, CachedPrediction(vec, "walk", 0.9, "v0001", 0.0, "clip.mp4"))
+        assert s.prune_predictions() > 0 and "PREDICTION_LOG_MAX_MB" in caplog.text
+        with psycopg.connect(database_url) as conn:
+            (left,), (size,) = conn.execute(
+                "SELECT count(*) FROM predictions UNION ALL SELECT sum(octet_length(vector)) FROM predictions"
+            ).fetchall()
+        assert 0 < left < 40 and size <= 0.1 * 2**20
+        assert s.find_prediction(ids[-1]) is not None and s.find_prediction(ids[0]) is None  # newest kept
+    finally:
+        s.close()
+
+
 def test_export_prod_writes_the_seed_format_from_the_database(store, tmp_path):
     sent = rows(12, seed=5)
     store.append(sent)
