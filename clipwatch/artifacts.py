@@ -24,6 +24,7 @@ from typing import Any
 
 import joblib
 
+from clipwatch import signing
 from clipwatch.errors import ArtifactError
 from clipwatch.novelty import NOVELTY_FILE, Novelty
 from clipwatch.paths import METADATA_FILE, MODEL_FILE, VERSION_FILES, Paths
@@ -72,6 +73,23 @@ class ArtifactStore:
     def __init__(self, paths: Paths):
         self.paths = paths
 
+    def _key(self, create: bool = False) -> bytes | None:
+        key = signing.model_key(self.paths, create=create)
+        if key is None and create:
+            raise ArtifactError(f"no model key in {self.paths.secrets} to sign with")
+        return key
+
+    def sign_unsigned(self) -> list[str]:
+        """Sign every version that has no signature yet (an install from before signing); their names."""
+        key = self._key(create=True)
+        done = []
+        for name in self.versions():
+            vdir = self.paths.version_dir(name)
+            if not (vdir / signing.SIGNATURE_FILE).is_file() and all((vdir / f).is_file() for f in signing.SIGNED):
+                signing.sign(key, vdir)
+                done.append(name)
+        return done
+
     def versions(self) -> list[str]:
         root = self.paths.versions
         if not root.is_dir():
@@ -95,6 +113,7 @@ class ArtifactStore:
         try:
             joblib.dump(model, tmp / MODEL_FILE)
             (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+            signing.sign(self._key(create=True), tmp)
             for dest, src in (extra_files or {}).items():
                 shutil.copyfile(src, tmp / dest)
             for f in tmp.iterdir():
@@ -126,6 +145,7 @@ class ArtifactStore:
             )
         vdir = self.paths.version_dir(name)
         try:
+            signing.verify(self._key(), vdir, name)  # before anything of it is parsed or unpickled
             metadata = json.loads((vdir / METADATA_FILE).read_text())
             if not isinstance(metadata, dict) or not isinstance(metadata.get("classes"), list):
                 raise ValueError("metadata.json has no list of classes")
@@ -144,7 +164,7 @@ class ArtifactStore:
         """Changes whenever the version's files do: a version that failed to load is retried only then."""
         vdir = self.paths.version_dir(name)
         stats = []
-        for f in (MODEL_FILE, METADATA_FILE):
+        for f in (MODEL_FILE, METADATA_FILE, signing.SIGNATURE_FILE):
             try:
                 st = (vdir / f).stat()
                 stats.append((st.st_mtime_ns, st.st_size))

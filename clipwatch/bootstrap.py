@@ -18,16 +18,25 @@ def ensure_all(
     per_class: int = 40,
     echo: Callable[[str], None] = print,
     secret_files: bool = True,
+    sign_existing: bool = False,
 ) -> None:
     s = settings or get_settings()
     paths = Paths.from_settings(s)
     store = ArtifactStore(paths)
 
-    for name, (path, how) in (ensure_secrets(s.secrets_path) if secret_files else {}).items():
+    secrets = ensure_secrets(s.secrets_path) if secret_files else {}
+    for name, (path, how) in secrets.items():
         # The value is never printed: whoever may use it can read the file.
         echo(
             f"secret: {name} {how}, in {path}" + (" (readable by its owner only)" if name != "grafana_password" else "")
         )
+    # The first model key of an install that already has versions (an upgrade): they were written by this
+    # install before signing existed, so they are trusted once and signed. Later, only on request.
+    first_key = secrets.get("model_key", (None, ""))[1] == "generated"
+    if (sign_existing or first_key) and store.versions():
+        signed = store.sign_unsigned()
+        if signed:
+            echo(f"model: signed {len(signed)} version(s) published before signing ({', '.join(signed)})")
 
     if paths.backbone.is_file():
         echo(f"backbone: {paths.backbone} exists")

@@ -8,10 +8,11 @@ data/                      raw clips (immutable inputs) and what is derived from
   workspace/               the Evidently workspace (CLIPWATCH_REPORT_WORKSPACE moves it)
 artifacts/
   backbone.onnx            the frame feature extractor, shared by every model version
-  versions/v0001/          model.pkl, metadata.json, confusion_matrix.png, reliability.png, novelty.npz
+  versions/v0001/          model.pkl, metadata.json, signature.json, confusion_matrix.png, reliability.png, ...
   CURRENT                  the live version's name
   model.pkl, ...           copies of the current version (the seed's layout)
   history.jsonl            one line per retrain run
+  secrets/                 generated keys and passwords (CLIPWATCH_SECRETS_DIR moves it)
 """
 
 from __future__ import annotations
@@ -42,11 +43,19 @@ class Paths:
     backbone_name: str = "backbone.onnx"
     workspace_dir: Path | None = None  # default: data_dir/workspace
     upload_root: Path | None = None  # default: the system temp dir
+    secrets_dir: Path | None = None  # default: artifacts_dir/secrets
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Paths:
         s = settings or get_settings()
-        return cls(Path(s.data_dir), Path(s.artifacts_dir), s.backbone_file, s.report_workspace, s.upload_dir)
+        return cls(
+            Path(s.data_dir), Path(s.artifacts_dir), s.backbone_file, s.report_workspace, s.upload_dir, s.secrets_path
+        )
+
+    @property
+    def secrets(self) -> Path:
+        """The generated secrets (API key, passwords, the model key), readable by their owner only."""
+        return Path(self.secrets_dir) if self.secrets_dir else self.artifacts_dir / "secrets"
 
     # data/ (raw clips are immutable inputs; the CSVs are derived)
     @property

@@ -1,4 +1,4 @@
-"""Secrets that exist from the first start: the API key, the web app's password, Grafana's password.
+"""Secrets that exist from the first start: the API key, the web app's and Grafana's passwords, the model key.
 
 Nothing is open by default. When the environment (or .env) does not set a secret, `clipwatch
 bootstrap` (what `make run` and the Compose `init` service run) generates a random one into the
@@ -22,6 +22,8 @@ SECRETS = {
     "api_key": ("CLIPWATCH_API_KEY", "API_KEY"),
     "webapp_password": ("CLIPWATCH_WEBAPP_PASSWORD",),
     "grafana_password": ("GRAFANA_ADMIN_PASSWORD",),
+    # signs every model version (clipwatch.signing); only the processes that load models need it
+    "model_key": ("CLIPWATCH_MODEL_KEY",),
 }
 # Grafana runs as its own user and reads its password through GF_SECURITY_ADMIN_PASSWORD__FILE.
 WORLD_READABLE = {"grafana_password"}
@@ -38,13 +40,16 @@ def read_secret(folder: Path, name: str) -> SecretStr | None:
     return SecretStr(value) if value else None
 
 
-def ensure_secrets(folder: Path, env: dict[str, str] | None = None) -> dict[str, tuple[Path, str]]:
+def ensure_secrets(
+    folder: Path, env: dict[str, str] | None = None, names: tuple[str, ...] | None = None
+) -> dict[str, tuple[Path, str]]:
     """Write each missing secret: the environment's value if it sets one, else a random one.
 
     Returns name -> (path, "generated" | "from the environment" | "kept"). A file is replaced only
     when the environment sets another value (atomically, so a reader sees the old one or the new)."""
     env = os.environ if env is None else env
-    for variables in SECRETS.values():  # every chosen value checked before anything is written
+    wanted = {n: v for n, v in SECRETS.items() if names is None or n in names}
+    for variables in wanted.values():  # every chosen value checked before anything is written
         variable = next((v for v in variables if env.get(v, "").strip()), None)
         if variable is not None and len(env[variable].strip()) < MIN_LENGTH:
             raise ClipwatchError(
@@ -53,7 +58,7 @@ def ensure_secrets(folder: Path, env: dict[str, str] | None = None) -> dict[str,
             )
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     done = {}
-    for name, variables in SECRETS.items():
+    for name, variables in wanted.items():
         path = folder / name
         given = next((env[v].strip() for v in variables if env.get(v, "").strip()), None)
         if path.exists() and (given is None or path.read_text().strip() == given):

@@ -187,20 +187,30 @@ def bootstrap(
         bool,
         typer.Option(
             "--require-key",
-            help="fail unless CLIPWATCH_API_KEY is set, and write no secret files (Kubernetes: secrets come "
-            "from a Secret)",
+            help="fail unless CLIPWATCH_API_KEY and CLIPWATCH_MODEL_KEY are set, and write no secret files "
+            "(Kubernetes: secrets come from a Secret)",
+        ),
+    ] = False,
+    sign_existing: Annotated[
+        bool,
+        typer.Option(
+            "--sign-existing",
+            help="sign the model versions that have no signature (published before signing); only for files "
+            "you trust, since signing is what lets them be unpickled",
         ),
     ] = False,
 ) -> None:
     """Build whatever is missing: secrets, backbone, default dataset, ref_data.csv, model. Idempotent."""
     from clipwatch.bootstrap import ensure_all
 
-    if require_key and not os.environ.get("CLIPWATCH_API_KEY", "").strip():
-        raise ClipwatchError(
-            "CLIPWATCH_API_KEY is empty: clipwatch does not run open. Set it in the Secret clipwatch-secrets "
-            "(kubectl -n clipwatch create secret generic clipwatch-secrets --from-literal=CLIPWATCH_API_KEY=...)"
-        )
-    ensure_all(per_class=per_class, echo=typer.echo, secret_files=not require_key)
+    for variable in ("CLIPWATCH_API_KEY", "CLIPWATCH_MODEL_KEY") if require_key else ():
+        if not os.environ.get(variable, "").strip():
+            raise ClipwatchError(
+                f"{variable} is empty: clipwatch does not run open, nor load unsigned models. Set it in the Secret "
+                f"clipwatch-secrets (kubectl -n clipwatch create secret generic clipwatch-secrets "
+                f"--from-literal={variable}=...)"
+            )
+    ensure_all(per_class=per_class, echo=typer.echo, secret_files=not require_key, sign_existing=sign_existing)
 
 
 @app.command("serve")
