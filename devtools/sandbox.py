@@ -10,6 +10,7 @@ from clipwatch.errors import ArtifactError
 from clipwatch.paths import Paths
 from clipwatch.secrets import ensure_secrets
 from clipwatch.settings import Settings, get_settings
+from clipwatch.signing import model_key
 
 
 def private_copy(root: str | Path, source: Settings | None = None, **overrides) -> Settings:
@@ -29,6 +30,12 @@ def private_copy(root: str | Path, source: Settings | None = None, **overrides) 
         shutil.copy(src.ref_data, copy.ref_data)
         if sidecar(src.ref_data).is_file():  # the embedding contract ref_data.csv was built under
             shutil.copy(sidecar(src.ref_data), sidecar(copy.ref_data))
+        # The versions were signed with the source's model key: the copy checks them with the same one.
+        key = model_key(src)
+        if key is not None:
+            ensure_secrets(
+                copy.artifacts_dir / "secrets", env={"CLIPWATCH_MODEL_KEY": key.decode()}, names=("model_key",)
+            )
         # As `clipwatch bootstrap` leaves an install: an API key and a web app password of its own.
         ensure_secrets(copy.artifacts_dir / "secrets", env={})
     placed = {

@@ -247,6 +247,20 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="machine-readable"
         print_metrics(current, meta)
 
 
+@app.command("rollback")
+def rollback_cmd(
+    version: Annotated[str | None, typer.Argument(help="the version to make current (default: the one before)")] = None,
+) -> None:
+    """Make an earlier model version current (what POST /model/rollback does; every API swaps to it)."""
+    from clipwatch.live_model import ModelHolder
+    from clipwatch.rollback import roll_back
+
+    holder = ModelHolder(get_settings())
+    holder.reload()
+    before, after = roll_back(holder, version)
+    typer.echo(f"model: {after} is current (was {before}); every API process swaps to it within its poll interval")
+
+
 def main() -> None:
     from clipwatch.logs import configure
 

@@ -46,7 +46,7 @@ def test_a_planted_pickle_is_refused_before_it_runs(store, tmp_path):
 
 def test_an_unsigned_version_is_refused_until_signed_on_purpose(store):
     (store.paths.version_dir("v0001") / SIGNATURE_FILE).unlink()
-    with pytest.raises(ArtifactError, match="unsigned.*--sign-existing"):
+    with pytest.raises(ArtifactError, match=r"unsigned.*--sign-existing"):
         store.load()
     assert store.sign_unsigned() == ["v0001"]
     assert store.load().model == {"m": 1}

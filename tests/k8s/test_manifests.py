@@ -158,9 +158,76 @@ def test_the_cluster_never_runs_without_a_key(objects):
     job = by_kind(objects, "Job")["clipwatch-bootstrap"]["spec"]["template"]["spec"]["containers"][0]
     # An empty key in the Secret stops the bootstrap (tests/clipwatch/test_secrets.py runs the command).
     assert job["command"] == ["clipwatch", "bootstrap", "--require-key"]
-    assert {"secretRef": {"name": "clipwatch-secrets"}} in job["envFrom"]
+    assert {"CLIPWATCH_API_KEY", "CLIPWATCH_MODEL_KEY"} <= secrets_of(job)
     secret = by_kind(objects, "Secret")["clipwatch-secrets"]
-    assert {"CLIPWATCH_API_KEY", "CLIPWATCH_WEBAPP_PASSWORD"} <= set(secret["stringData"])
+    assert {"CLIPWATCH_API_KEY", "CLIPWATCH_WEBAPP_PASSWORD", "CLIPWATCH_MODEL_KEY"} <= set(secret["stringData"])
+
+
+def secrets_of(container: dict) -> set[str]:
+    """The Secret keys a container is given; a whole-Secret envFrom counts as all of them."""
+    keys = set()
+    for source in container.get("envFrom", []):
+        if "secretRef" in source:
+            keys.add("*everything*")
+    for e in container.get("env", []):
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            assert ref["name"] == "clipwatch-secrets" and ref["key"] == e["name"], e
+            keys.add(ref["key"])
+    return keys
+
+
+A, D, M, W, P = (
+    "CLIPWATCH_API_KEY",
+    "CLIPWATCH_DATABASE_URL",
+    "CLIPWATCH_MODEL_KEY",
+    "CLIPWATCH_WEBAPP_PASSWORD",
+    "POSTGRES_PASSWORD",
+)
+# (workload, container) -> exactly the secrets it uses. The public web pod never sees the database;
+# the API and the trainer never see the web app's password; only pods that load models get the model key.
+SECRETS_NEEDED = {
+    ("serving-api", "api"): {A, D, M},
+    ("webapp", "webapp"): {A, W},
+    ("trainer", "trainer"): {D, M},
+    ("clipwatch-retrain", "retrain"): {D, M},
+    ("clipwatch-bootstrap", "bootstrap"): {A, D, M},
+    ("watcher", "watcher"): {M},
+    ("reporting", "watcher"): {D},
+    ("reporting", "ui"): set(),
+    ("clipwatch-reports", "reports"): {D},
+    ("postgres", "postgres"): {P},
+}
+
+
+def test_each_pod_gets_only_the_secrets_it_uses(objects):
+    seen = {}
+    specs = dict(_pod_specs(objects))
+    specs["postgres"] = by_kind(objects, "StatefulSet")["postgres"]["spec"]["template"]["spec"]
+    for name, pod in specs.items():
+        for c in pod["containers"]:
+            seen[(name, c["name"])] = secrets_of(c)
+    assert seen == SECRETS_NEEDED
+
+
+def test_every_workload_that_opens_the_feedback_store_gets_its_url(objects):
+    """Without the URL a report or retrain reads an empty CSV and monitoring goes blind."""
+    readers = {"serving-api", "trainer", "clipwatch-retrain", "clipwatch-reports", "clipwatch-bootstrap"}
+    for name, pod in _pod_specs(objects):
+        for c in pod["containers"]:
+            opens_store = name in readers or (name, c["name"]) == ("reporting", "watcher")
+            assert (D in secrets_of(c)) == opens_store, (name, c["name"])
+
+
+def test_only_the_processes_that_publish_models_may_write_artifacts(objects):
+    writers = {"trainer", "clipwatch-retrain", "clipwatch-bootstrap"}
+    for name, pod in _pod_specs(objects):
+        for c in pod["containers"]:
+            for m in c.get("volumeMounts", []):
+                if m["mountPath"] == "/artifacts":
+                    assert m.get("readOnly", False) is (name not in writers), (name, c["name"])
+    config = by_kind(objects, "ConfigMap")["clipwatch-config"]["data"]
+    assert config["CLIPWATCH_SECRETS_DIR"].startswith("/home/app/")  # never on the shared volume
 
 
 def _pod_specs(objects):
@@ -204,6 +271,28 @@ def test_only_the_web_app_reaches_the_api_and_only_prometheus_scrapes(objects):
     assert all(s["podSelector"]["matchLabels"]["app.kubernetes.io/name"] in {"webapp", "prometheus"} for s in sources)
     gauges = policies["report-gauges-from-prometheus"]["spec"]["ingress"][0]
     assert gauges["ports"] == [{"port": 8083, "protocol": "TCP"}]
+    for policy in policies.values():  # Prometheus from one namespace, not a pod so labelled anywhere
+        for rule in policy["spec"].get("ingress", []):
+            for source in rule.get("from", []):
+                if "namespaceSelector" in source:
+                    assert source["namespaceSelector"]["matchLabels"], policy["metadata"]["name"]
+
+
+def test_egress_is_denied_but_for_dns_and_what_each_pod_needs(objects):
+    policies = by_kind(objects, "NetworkPolicy")
+    deny = policies["default-deny-egress"]["spec"]
+    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Egress"]
+    assert all(p["port"] == 53 for rule in deny["egress"] for p in rule["ports"])  # DNS only
+    for name, policy in policies.items():
+        for rule in policy["spec"].get("egress", []):
+            for target in rule.get("to", []):
+                if "ipBlock" in target:  # every way out excludes the cloud metadata address
+                    assert "169.254.0.0/16" in target["ipBlock"]["except"], name
+    to_pg = policies["egress-to-postgres"]["spec"]["podSelector"]["matchExpressions"][0]["values"]
+    assert "webapp" not in to_pg and "watcher" not in to_pg
+    webapp = policies["webapp-egress-to-api-and-sign-in"]["spec"]["egress"]
+    assert webapp[1]["ports"] == [{"port": 443, "protocol": "TCP"}]
+    assert "10.0.0.0/8" in webapp[1]["to"][0]["ipBlock"]["except"]  # not the rest of the cluster
 
 
 def test_one_trainer_retrains_and_the_replicas_share_postgresql(objects):

@@ -138,3 +138,14 @@ def test_one_trainer_retrains_and_the_scale_profile_balances_replicas():
         assert directive in conf, directive
     replica = services["serving-replica"]["environment"]
     assert replica["CLIPWATCH_TRUSTED_PROXIES"] and replica["CLIPWATCH_MAX_UPLOADS_PER_CLIENT"]
+
+
+def test_only_the_publishers_write_artifacts_and_the_reports_see_no_secret():
+    services = load()
+    for name, svc in services.items():
+        for volume in svc.get("volumes", []):
+            if str(volume).startswith("./artifacts:/artifacts"):
+                writes = not str(volume).endswith(":ro")
+                assert writes == (name in {"init", "trainer"}), (name, volume)
+    for name in ("reporting", "report-watcher"):  # the folder init wrote the secrets to, hidden by a tmpfs
+        assert any(t.startswith("/artifacts/secrets:") for t in services[name]["tmpfs"]), name

@@ -9,10 +9,10 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
+from clipwatch import rollback
 from clipwatch.locking import exclusive
 from clipwatch.paths import METADATA_FILE, MODEL_FILE
 from clipwatch.service.main import create_app
-from clipwatch.service.routes import model as model_routes
 
 KEY = {"Authorization": "Bearer k"}
 
@@ -48,7 +48,7 @@ def test_rollback_to_a_version_that_does_not_fit_is_409_and_moves_nothing(client
 def test_rollback_waits_for_a_running_retrain_then_gives_409(client_for, monkeypatch):
     client = client_for(api_key="k")
     target = second_version(client)
-    monkeypatch.setattr(model_routes, "ROLLBACK_WAIT_S", 0.3)
+    monkeypatch.setattr(rollback, "WAIT_S", 0.3)
     held, release = threading.Event(), threading.Event()
 
     def retrain_holding_the_lock():
@@ -94,3 +94,13 @@ def test_a_broken_current_version_leaves_the_server_up_and_not_ready(make_settin
             holder.reload()  # what the watcher does twice a second
         assert calls == []  # the same broken files are not unpickled again
         assert client.post("/predict", content=b"x", headers={"content-type": "video/mp4"}).status_code == 503
+
+
+def test_a_replica_with_read_only_artifacts_names_where_to_roll_back(client_for, monkeypatch):
+    """Kubernetes mounts artifacts/ read-only in the API pods: a rollback there says where it can run."""
+    client = client_for(api_key="k")
+    target = second_version(client)
+    monkeypatch.setattr(rollback.os, "access", lambda path, mode: False)  # what a read-only mount answers
+    r = client.post("/model/rollback", json={"version": target}, headers=KEY)
+    assert r.status_code == 409 and "clipwatch rollback" in r.json()["detail"]
+    assert client.app.state.service.holder.store.current_name() == "v0001"

@@ -8,8 +8,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from clipwatch.errors import ArtifactError
-from clipwatch.locking import Busy, exclusive
+from clipwatch.rollback import RollbackRefused, roll_back
 from clipwatch.service.deps import AdminRequired, KeyRequired, ServiceDep
 from clipwatch.service.errors import problems
 from clipwatch.service.openapi import ERRORS, request_body
@@ -18,8 +17,6 @@ from clipwatch.service.schemas import EmbeddingSpec, ModelResponse, RetrainState
 
 router = APIRouter(tags=["model"], responses=ERRORS)
 log = logging.getLogger(__name__)
-
-ROLLBACK_WAIT_S = 10.0
 
 
 def model_response(service: Service) -> ModelResponse:
@@ -77,39 +74,9 @@ async def rollback(request: Request, service: ServiceDep) -> ModelResponse:
 
 
 def _rollback(service: Service, body: RollbackRequest | None) -> ModelResponse:
-    """Under the retrain lock, so a retrain finishing meanwhile cannot undo it; the target must load and
-    fit the live backbone, K, sampling, pooling and library versions before CURRENT moves."""
-    store = service.holder.store
+    service.predictor()  # 503 while no model is live
     try:
-        with exclusive(service.paths.retrain_lock, wait_s=ROLLBACK_WAIT_S):
-            versions = store.versions()
-            live = service.predictor().version.name
-            target = body.version if body and body.version else None
-            if target is None:
-                older = [v for v in versions if v < live]
-                if not older:
-                    raise HTTPException(404, f"no version before {live} to roll back to")
-                target = older[-1]
-            if target not in versions:
-                raise HTTPException(404, f"no model version {target!r}; versions: {', '.join(versions)}")
-            live_backbone = service.predictor().embedder.backbone.sha256
-            if store.metadata(target).get("backbone", {}).get("sha256", live_backbone) != live_backbone:
-                # Its vectors live in the tables archived with its backbone: moving CURRENT alone would
-                # leave ref_data and prod_data on the other one.
-                raise HTTPException(
-                    409,
-                    f"cannot roll back to {target}: it uses another backbone (a fine-tune lies between); "
-                    "run `clipwatch finetune --rollback`, which restores that backbone with its tables",
-                )
-            try:
-                service.holder.load(target)
-            except ArtifactError as exc:
-                raise HTTPException(409, f"cannot roll back to {target}: {exc}") from exc
-            store.promote(target)
-            service.holder.reload()
-    except Busy:
-        raise HTTPException(
-            409, f"a retrain is running; roll back once it has finished (waited {ROLLBACK_WAIT_S:.0f} s)"
-        ) from None
-    log.warning("rolled back from %s to %s", live, target)
+        roll_back(service.holder, body.version if body and body.version else None)
+    except RollbackRefused as exc:
+        raise HTTPException(exc.status, str(exc)) from None
     return model_response(service)
