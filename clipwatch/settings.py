@@ -122,6 +122,12 @@ class Settings(RetrainSettings, BaseSettings):
     timeline_jobs: int = Field(1, ge=1, le=8, description="timelines one process makes at once")
     timeline_queue: int = Field(4, ge=0, le=100, description="timelines waiting per process; more get 503")
     timeline_job_ttl_s: float = Field(24 * 3600, gt=0, description="finished timeline jobs are kept this long")
+    timeline_jobs_max_mb: float = Field(
+        10240, gt=0, description="bytes finished timeline jobs may hold together; the oldest go first beyond it"
+    )
+    timeline_jobs_per_client: int = Field(
+        2, ge=1, le=100, description="timelines one client address may have queued or running at once"
+    )
     workers: int = Field(
         1, ge=1, le=64, description="API processes `clipwatch serve` runs; the per-process limits apply to each"
     )

@@ -44,3 +44,9 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: tuple[N
         if not _trusted(hop, trusted):
             return hop[:64]  # a client-chosen string otherwise: bounded, since it keys a table
     return peer
+
+
+def request_client(request, trusted_spec: str) -> str:
+    """client_address for a route's Request."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), parse_networks(trusted_spec))

@@ -187,7 +187,13 @@ class JobStatus(BaseModel):
     model_version: str | None = None
     error: str | None = None
     cancel_requested: bool = False
-    result: TimelineResult | None = Field(None, description="the timeline, once status is done")
+    result: TimelineResult | None = Field(
+        None, description="the timeline, once status is done (omitted when a page of windows is asked for)"
+    )
+    windows: list[TimelineWindow] | None = Field(
+        None, description="with windows_offset/windows_limit: that page of the finished timeline's windows"
+    )
+    windows_total: int | None = Field(None, description="with a page: how many windows the timeline has")
 
 
 class WindowFeedbackRequest(BaseModel):

@@ -125,7 +125,8 @@ class TimelineRunner:
             if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
                 last_sweep = time.monotonic()
                 try:
-                    self.store.sweep(self.settings.timeline_job_ttl_s)
+                    s = self.settings
+                    self.store.sweep(s.timeline_job_ttl_s, s.timeline_jobs_max_mb * 2**20)
                 except OSError as exc:  # a full or failing disk: say so, keep the heartbeat going
                     log.warning("sweeping timeline jobs: %s", exc)
             with self.lock:

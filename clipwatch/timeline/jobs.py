@@ -2,7 +2,10 @@
 
 A job folder holds `status.json` (rewritten atomically), the uploaded video while the job runs,
 `vectors.f32` (each window's clip vector, appended as windows are classified, for feedback on a
-window) and, once finished, `result.json`. Cancelling writes a `cancel` file, which the process
+window) and, once finished, `result.json` (served as stored) and `windows.jsonl` (a window a line, for
+pages of windows without parsing the whole result). A job's status names the bytes it may still write
+(`reserved_bytes`), so a new job is refused while the volume can't hold what the running ones will
+write too; finished jobs are held to a byte cap, oldest first. Cancelling writes a `cancel` file, which the process
 running the job notices within a second, whichever process received the request. A running job
 rewrites its status at least every few seconds; one silent for STALE_S is reported as failed (the
 process making it stopped), so a restart never leaves a job "running" for ever.
@@ -10,6 +13,7 @@ process making it stopped), so a restart never leaves a job "running" for ever.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -18,6 +22,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +57,10 @@ class JobFiles:
     @property
     def vectors(self) -> Path:
         return self.folder / "vectors.f32"
+
+    @property
+    def windows(self) -> Path:
+        return self.folder / "windows.jsonl"
 
     @property
     def cancel(self) -> Path:
@@ -107,10 +116,45 @@ class JobStore:
         except FileNotFoundError:
             raise JobNotFound(f"job {job_id} has no result (yet)") from None
 
+    def result_bytes(self, job_id: str) -> bytes:
+        """result.json as stored: a large timeline is not parsed and re-validated on every poll."""
+        try:
+            return self.files(job_id).result.read_bytes()
+        except FileNotFoundError:
+            raise JobNotFound(f"job {job_id} has no result (yet)") from None
+
+    def windows_page(self, job_id: str, offset: int, limit: int) -> list[dict]:
+        """Windows offset..offset+limit-1, read line by line (only those lines are parsed)."""
+        try:
+            with open(self.files(job_id).windows, encoding="utf-8") as fh:
+                return [json.loads(line) for line in itertools.islice(fh, offset, offset + limit)]
+        except FileNotFoundError:
+            raise JobNotFound(f"job {job_id} has no result (yet)") from None
+
     def finish(self, job_id: str, result: dict) -> None:
         files = self.files(job_id)
+        _atomic_write(files.windows, "".join(json.dumps(w) + "\n" for w in result.get("windows", [])))
         _atomic_write(files.result, json.dumps(result))
-        self.update(job_id, status="done", progress=1.0)
+        self.update(job_id, status="done", progress=1.0, reserved_bytes=0)
+
+    def active(self) -> list[dict]:
+        """The statuses of the jobs still queued or running (stale ones count as finished)."""
+        out = []
+        for folder in self.root.iterdir() if self.root.is_dir() else ():
+            if JOB_ID.match(folder.name):
+                with suppress(JobNotFound, OSError, ValueError, KeyError):
+                    status = self.status(folder.name)
+                    if status["status"] not in FINISHED:
+                        out.append(status)
+        return out
+
+    def outstanding_bytes(self, but: str | None = None) -> int:
+        """What the unfinished jobs (but one) may still write: each one's reservation less what it holds."""
+        total = 0
+        for status in self.active():
+            if status["id"] != but:
+                total += max(0, int(status.get("reserved_bytes", 0)) - folder_bytes(self.root / status["id"]))
+        return total
 
     def request_cancel(self, job_id: str) -> dict:
         status = self.status(job_id)
@@ -136,29 +180,49 @@ class JobStore:
     def delete(self, job_id: str) -> None:
         shutil.rmtree(self.files(job_id).folder, ignore_errors=True)
 
-    def sweep(self, ttl_s: float) -> int:
-        """Remove finished jobs older than ttl_s, and any job silent for that long. Returns how many."""
+    def sweep(self, ttl_s: float, max_bytes: float | None = None) -> int:
+        """Remove finished jobs older than ttl_s, and any job silent for that long; then the oldest finished
+        jobs while all finished ones hold more than max_bytes. Returns how many."""
         if not self.root.is_dir():
             return 0
-        removed, now = 0, time.time()
+        removed, now, finished = 0, time.time(), []
         for folder in self.root.iterdir():
             if not JOB_ID.match(folder.name):
                 continue
             try:
                 status = json.loads((folder / "status.json").read_text())
-                old = now - status.get("updated", 0) > ttl_s
+                updated = status.get("updated", 0)
+                done = status.get("status") in FINISHED
             except (OSError, ValueError):
-                old = now - folder.stat().st_mtime > ttl_s  # a job whose status never got written
-            if old:
+                updated, done = folder.stat().st_mtime, True  # a job whose status never got written
+            if now - updated > ttl_s:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed += 1
+            elif done:
+                finished.append((updated, folder, folder_bytes(folder)))
+        held = sum(size for _, _, size in finished)
+        for _, folder, size in sorted(finished, key=lambda f: f[0]):
+            if max_bytes is None or held <= max_bytes:
+                break
+            shutil.rmtree(folder, ignore_errors=True)
+            held -= size
+            removed += 1
         if removed:
-            log.info("removed %d expired timeline job(s)", removed)
+            log.info("removed %d timeline job(s): expired, or beyond CLIPWATCH_TIMELINE_JOBS_MAX_MB", removed)
         return removed
 
     @staticmethod
     def _write(files: JobFiles, status: dict) -> None:
         _atomic_write(files.status, json.dumps(status))
+
+
+def folder_bytes(folder: Path) -> int:
+    total = 0
+    with suppress(OSError):
+        for f in folder.iterdir():
+            with suppress(OSError):
+                total += f.stat().st_size
+    return total
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -62,6 +62,11 @@ def test_a_timeline_job_answers_at_once_then_gives_windows_segments_and_csv(clie
     rows = list(csv.DictReader(io.StringIO(client.get(f"/jobs/{job['id']}/result.csv").text)))
     assert len(rows) == 17 and rows[0]["label"] == result["windows"][0]["label"]
     assert {f"p_{c}" for c in result["classes"]} <= set(rows[0])
+    # A page of windows instead of the whole result, for a client of a three-hour timeline.
+    page = client.get(f"/jobs/{job['id']}", params={"windows_offset": 5, "windows_limit": 3}).json()
+    assert page["windows"] == result["windows"][5:8] and page["windows_total"] == 17 and page["result"] is None
+    assert client.get(f"/jobs/{job['id']}", params={"windows_limit": 10**6}).status_code == 422
+    assert "client" not in status and "reserved_bytes" not in status  # kept for the server only
 
 
 def test_window_feedback_becomes_a_prod_row_like_clip_feedback(client_for, long_clip):
@@ -182,3 +187,43 @@ def test_expired_jobs_are_swept_on_a_timer_without_a_new_job(client_for, monkeyp
     while store.root.joinpath(job_id).exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not store.root.joinpath(job_id).exists()  # gone, and no request had to make it so
+
+
+def test_one_client_cannot_queue_every_timeline(client_for, long_clip):
+    client = client_for(timeline_jobs=1, timeline_queue=4, timeline_jobs_per_client=1)
+    assert start(client, long_clip).status_code == 202
+    r = start(client, long_clip)
+    assert r.status_code == 429 and "CLIPWATCH_TIMELINE_JOBS_PER_CLIENT" in r.json()["detail"]
+    assert r.headers["retry-after"]
+
+
+def test_a_job_is_refused_while_the_running_ones_will_need_the_disk(client_for, long_clip, monkeypatch):
+    """Two jobs must not pass one free-space check: what a running job will still write is reserved."""
+    from collections import namedtuple
+
+    from clipwatch.service.routes import jobs as routes
+
+    client = client_for()
+    store = client.app.state.service.jobs
+    running, _ = store.create(window_s=4.0, stride_s=0.1, smooth=7, reserved_bytes=8 * 2**30)  # a 3 h video
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(routes.shutil, "disk_usage", lambda _: usage(2**40, 0, 8 * 2**30 + 300 * 2**20))
+    r = start(client, long_clip)
+    assert r.status_code == 507 and "running timelines will write" in r.json()["detail"]
+    store.finish(running, {"windows": [], "segments": []})  # done: its reservation is released
+    r = start(client, long_clip)
+    assert r.status_code == 202, r.text
+    assert 0 < store.status(r.json()["id"])["reserved_bytes"] < 100 * 2**20  # 20 s of video: MBs, not GBs
+
+
+def test_finished_jobs_are_held_to_a_byte_cap_oldest_first(tmp_path):
+    store = JobStore(tmp_path / "jobs")
+    ids = []
+    for _ in range(3):
+        job_id, files = store.create(window_s=4.0, stride_s=1.0, smooth=7)
+        files.vectors.write_bytes(b"\0" * 2**20)
+        store.finish(job_id, {"windows": [], "segments": []})
+        ids.append(job_id)
+        time.sleep(0.02)
+    assert store.sweep(ttl_s=3600, max_bytes=2.5 * 2**20) == 1
+    assert [store.root.joinpath(i).exists() for i in ids] == [False, True, True]

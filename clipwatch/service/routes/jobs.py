@@ -3,6 +3,7 @@ POST /jobs/{id}/feedback (the true label of one window)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from typing import Annotated
 from urllib.parse import quote
@@ -11,13 +12,14 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from clipwatch.service.clients import request_client
 from clipwatch.service.deps import KeyRequired, ServiceDep
 from clipwatch.service.errors import problems
 from clipwatch.service.openapi import BINARY, ERRORS, form, request_body
 from clipwatch.service.runtime import Service
 from clipwatch.service.schemas import FeedbackResponse, JobStatus, WindowFeedbackRequest
 from clipwatch.service.uploads import display_name, receive
-from clipwatch.timeline.jobs import JobNotFound
+from clipwatch.timeline.jobs import JobNotFound, folder_bytes
 from clipwatch.timeline.windows import Timeline, Windowing
 from clipwatch.video import ClipError, probe
 
@@ -27,6 +29,7 @@ LONG_UPLOADS = frozenset({router.prefix + TIMELINE})  # long videos: their own u
 
 # Room on the jobs volume beyond the upload itself, so a timeline never fills the disk feedback lands on.
 DISK_HEADROOM = 512 * 2**20
+PAGE_MAX = 5000
 
 
 def _status(service: Service, job_id: str) -> dict:
@@ -36,17 +39,25 @@ def _status(service: Service, job_id: str) -> dict:
         raise HTTPException(404, str(exc)) from None
 
 
-def _check_disk(service: Service, request: Request) -> None:
-    declared = request.headers.get("content-length", "")
-    need = int(declared) if declared.isdigit() else int(service.settings.timeline_max_upload_mb * 2**20)
+def _check_disk(service: Service, need: int, but: str | None = None) -> None:
+    """507 unless the jobs volume holds `need` more bytes beside what the unfinished jobs (but `but`) have
+    reserved and not yet written: two jobs must not both pass one free-space check."""
     root = service.jobs.root
     root.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(root).free
+    free = shutil.disk_usage(root).free - service.jobs.outstanding_bytes(but)
     if free < need + DISK_HEADROOM:
         raise HTTPException(
             507,
-            f"not enough disk for this video: {free // 2**20} MB free on the jobs volume, {need // 2**20} MB needed",
+            f"not enough disk for this timeline: {max(free, 0) // 2**20} MB free on the jobs volume beside what "
+            f"running timelines will write, {need // 2**20} MB needed",
         )
+
+
+def expected_bytes(upload: int, duration_s: float, stride_s: float, dim: int, classes: int) -> int:
+    """What a job writes: its upload, a float32 vector per window, and the window twice as JSON (result.json
+    and windows.jsonl), with room for the segments."""
+    windows = int(duration_s / stride_s) + 2
+    return upload + windows * (4 * dim + 2 * (24 * classes + 160))
 
 
 @router.post(
@@ -72,7 +83,18 @@ async def create_timeline(
     s = service.settings
     predictor = service.predictor()
     windowing = Windowing.of(window_s or s.timeline_window_s, stride_s or s.timeline_stride_s, predictor.embedder.k)
-    _check_disk(service, request)
+    declared = request.headers.get("content-length", "")
+    upload_need = int(declared) if declared.isdigit() else int(s.timeline_max_upload_mb * 2**20)
+    _check_disk(service, upload_need)
+    who = request_client(request, s.trusted_proxies)
+    mine = await run_in_threadpool(lambda: sum(j.get("client") == who for j in service.jobs.active()))
+    if mine >= s.timeline_jobs_per_client:
+        raise HTTPException(
+            429,
+            f"{mine} of your timelines are queued or running (CLIPWATCH_TIMELINE_JOBS_PER_CLIENT "
+            f"{s.timeline_jobs_per_client}): wait for one to finish, or cancel one",
+            headers={"Retry-After": "30"},
+        )
     if not service.timelines.reserve():
         raise HTTPException(
             503,
@@ -82,7 +104,11 @@ async def create_timeline(
         )
     smooth = smooth or s.timeline_smooth_windows
     job_id, files = service.jobs.create(
-        window_s=round(windowing.window_s, 3), stride_s=round(windowing.stride_s, 3), smooth=smooth
+        window_s=round(windowing.window_s, 3),
+        stride_s=round(windowing.stride_s, 3),
+        smooth=smooth,
+        client=who,
+        reserved_bytes=upload_need,
     )
     submitted = False
     try:
@@ -103,11 +129,22 @@ async def create_timeline(
                 f"{pictures} pictures to embed at {windowing.window_s:g} s windows exceeds "
                 f"CLIPWATCH_TIMELINE_MAX_FRAMES ({s.timeline_max_frames}): use longer windows or trim the video",
             )
-        status = service.jobs.update(job_id, filename=name, duration_s=round(info.duration_s, 3))
+        # Now the length is known: reserve what the job will write, or refuse it before it writes any.
+        expected = expected_bytes(
+            path.stat().st_size,
+            info.duration_s,
+            windowing.stride_s,
+            predictor.embedder.dim,
+            len(predictor.version.classes),
+        )
+        _check_disk(service, expected - folder_bytes(files.folder), but=job_id)
+        status = service.jobs.update(
+            job_id, filename=name, duration_s=round(info.duration_s, 3), reserved_bytes=expected
+        )
         service.timelines.submit(job_id, path, windowing, info, smooth)
         submitted = True
         response.headers["Location"] = f"/jobs/{job_id}"
-        return JobStatus(**status)
+        return JobStatus(**status)  # the model drops the fields kept for the server (client, reserved_bytes)
     finally:
         if not submitted:
             service.timelines.release()
@@ -115,12 +152,24 @@ async def create_timeline(
 
 
 @router.get("/{job_id}", response_model=JobStatus)
-async def job_status(job_id: str, service: ServiceDep) -> JobStatus:
-    """Progress of a timeline job and, once it is done, the timeline: windows and segments."""
+async def job_status(
+    job_id: str,
+    service: ServiceDep,
+    windows_offset: Annotated[int | None, Query(ge=0, description="first window of a page (then no result)")] = None,
+    windows_limit: Annotated[int, Query(ge=1, le=PAGE_MAX, description="windows in a page")] = 500,
+):
+    """Progress of a timeline job and, once it is done, the timeline: windows and segments. With
+    windows_offset, a page of windows instead of the whole result."""
     status = await run_in_threadpool(_status, service, job_id)
-    if status["status"] == "done":
-        status["result"] = await run_in_threadpool(service.jobs.result, job_id)
-    return JobStatus(**status)
+    public = JobStatus(**status).model_dump(mode="json", exclude={"result", "windows", "windows_total"})
+    if status["status"] != "done":
+        return public
+    if windows_offset is not None:
+        page = await run_in_threadpool(service.jobs.windows_page, job_id, windows_offset, windows_limit)
+        return {**public, "windows": page, "windows_total": status.get("windows_done", 0)}
+    # The stored result, as stored: it was validated when the job made it, and may be megabytes.
+    raw = await run_in_threadpool(service.jobs.result_bytes, job_id)
+    return Response(json.dumps(public)[:-1].encode() + b', "result": ' + raw + b"}", media_type="application/json")
 
 
 @router.get(
