@@ -130,6 +130,11 @@ class ModelResponse(BaseModel):
     mode: str
     allow_new_classes: bool
     version_scores: list[dict] = Field(description="per version: created_at, macro_f1, evaluation, parent")
+    feedback_actions: dict[str, int] = Field(
+        default_factory=dict,
+        description="feedback rows per action name, over every row stored; names not in classes are trained in "
+        "at the next retrain",
+    )
 
 
 class RollbackRequest(BaseModel):

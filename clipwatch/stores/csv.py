@@ -19,6 +19,7 @@ from clipwatch.locking import exclusive
 from clipwatch.paths import Paths
 from clipwatch.settings import Settings
 from clipwatch.stores.base import AppendResult, CachedPrediction, FeedbackRow, FeedbackTable
+from clipwatch.stores.csv_labels import LabelCounter
 from clipwatch.stores.csv_predictions import DirectoryLog
 from clipwatch.stores.csv_rows import CsvAppender, count_records, recent_rows
 
@@ -40,6 +41,7 @@ class CsvStore:
         # Counts (incrementally, from where it last counted) before the store is bound to a model.
         self._counter = CsvAppender(self.path, 0)
         self._predictions: DirectoryLog | None = None
+        self._labels = LabelCounter(self.path)
 
     @property
     def predictions(self) -> DirectoryLog:
@@ -74,6 +76,9 @@ class CsvStore:
 
     def recent(self, n: int) -> list[dict[str, str]]:
         return recent_rows(self.path, n)
+
+    def label_counts(self) -> dict[str, int]:
+        return self._labels.counts()
 
     def read(self, positions: np.ndarray | None = None, chunk_rows: int = 2000) -> FeedbackTable:
         """The rows at these positions (all when None). Lines are picked before any number is parsed, and

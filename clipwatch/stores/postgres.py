@@ -159,6 +159,10 @@ class PostgresStore:
         with self.pool.connection() as conn:
             return int(conn.execute("SELECT rows FROM feedback_counter WHERE id = 1").fetchone()[0])
 
+    def label_counts(self) -> dict[str, int]:
+        with self.pool.connection() as conn:
+            return {t: int(n) for t, n in conn.execute("SELECT target, count(*) FROM feedback GROUP BY target")}
+
     def recent(self, n: int) -> list[dict[str, str]]:
         with self.pool.connection() as conn:
             rows = conn.execute(

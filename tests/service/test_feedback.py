@@ -99,7 +99,9 @@ def test_new_actions_by_default_and_only_known_ones_when_turned_off(client_for, 
     client = client_for()  # a key holder teaches a new action by naming it: on by default
     pid = predict(client, videos)["prediction_id"]
     assert client.post("/feedback", json={"prediction_id": pid, "target": "moonwalk"}).status_code == 200
-    assert client.get("/model").json()["allow_new_classes"] is True
+    info = client.get("/model").json()
+    assert info["allow_new_classes"] is True
+    assert info["feedback_actions"] == {"moonwalk": 1} and "moonwalk" not in info["classes"]  # for the Model page
     closed = client_for(allow_new_classes=False)
     pid = predict(closed, videos)["prediction_id"]
     r = closed.post("/feedback", json={"prediction_id": pid, "target": "moonwalk"})

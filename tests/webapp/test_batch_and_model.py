@@ -84,3 +84,15 @@ def test_model_page_with_the_api_down(page):
     responses.get(f"{API}/model", body=requests.exceptions.ConnectionError("refused"))
     at = page("model").run()
     assert not at.exception and "not reachable" in at.error[0].value
+
+
+@responses.activate
+def test_model_page_lists_actions_known_only_from_feedback(page):
+    """A user named "fall" in feedback: the page says it exists, how many rows, and when it is trained in."""
+    counts = {"walk": 12, "fall": 3, "fight": 1}
+    responses.get(f"{API}/model", json={**model_info(), "feedback_actions": counts})
+    at = page("model").run()
+    assert not at.exception
+    (note,) = [i.value for i in at.info if "known only from feedback" in i.value]
+    assert "fall (3 rows)" in note and "fight (1 row)" in note and "walk" not in note
+    assert "every 20 feedback rows" in note

@@ -32,6 +32,14 @@ if m.get("guard"):
         f"On the guard set (ref_data.csv rows no version trains on): macro F1 {m['guard']['macro_f1']:.3f}, "
         f"accuracy {m['guard']['accuracy']:.3f}."
     )
+# Actions users have named in feedback that the live model does not know yet: the next retrain trains them in.
+pending = {a: n for a, n in info.get("feedback_actions", {}).items() if a not in info["classes"]}
+if pending:
+    listed = ", ".join(f"{a} ({n} row{'s' if n != 1 else ''})" for a, n in sorted(pending.items()))
+    st.info(
+        f"Actions known only from feedback so far: {listed}. The next retrain trains them in "
+        f"(every {info['retrain_every_k']} feedback rows); a few clips each make them reliable."
+    )
 r = info["retrain"]
 if r["running"] or r["pending"]:
     st.info(f"A retrain is running ({r['pending']} more queued).")

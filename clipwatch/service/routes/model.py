@@ -46,6 +46,7 @@ def model_response(service: Service) -> ModelResponse:
         mode=service.settings.retrain_mode,
         allow_new_classes=service.settings.allow_new_classes,
         version_scores=store.summaries(),
+        feedback_actions=service.store.label_counts(),
     )
 
 

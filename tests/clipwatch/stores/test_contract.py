@@ -170,3 +170,12 @@ def test_predictions_are_found_by_id_until_their_ttl_then_swept(settings_for):
         assert s.prune_predictions() == 1
     finally:
         s.close()
+
+
+def test_rows_per_action_count_every_row_and_follow_new_appends(store):
+    """The Model page lists actions known only from feedback, with their counts, in either store."""
+    assert store.label_counts() == {}
+    store.append(rows(3) + rows(2, seed=1, target="=fall"))  # a name a spreadsheet would run, stored neutralised
+    assert store.label_counts() == {"walk": 3, "=fall": 2}
+    store.append(rows(1, seed=2, target="fight"))  # counted from where the last count ended
+    assert store.label_counts() == {"walk": 3, "=fall": 2, "fight": 1}
