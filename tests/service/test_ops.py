@@ -106,7 +106,9 @@ def test_a_blank_key_in_the_environment_means_the_generated_one(client_for, vide
     assert client.post("/feedback", json={"prediction_id": pid, "target": "walk"}).status_code == 200
 
 
-def test_without_any_key_writes_and_admin_are_closed_not_open(client_for, videos, tmp_path):
+def test_without_any_key_writes_and_admin_are_closed_not_open(client_for, videos, tmp_path, monkeypatch):
+    signed_with = client_for().app.state.service.holder.paths.secrets / "model_key"
+    monkeypatch.setenv("CLIPWATCH_MODEL_KEY", signed_with.read_text().strip())  # the models still load
     client = client_for(secrets_dir=tmp_path / "no-secrets")
     assert client.app.state.service.settings.api_key is None
     pid = client.post("/predict", files={"file": ("a.mp4", clip_bytes(videos))}).json()["prediction_id"]
