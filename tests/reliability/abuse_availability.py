@@ -32,6 +32,7 @@ import av
 import numpy as np
 
 from clipwatch.settings import PROJECT_ROOT
+from devtools.hostile_streams import leaping_stream
 from devtools.processes import free_port
 from tests.reliability.abuse import MB, TARGETS, Result, Server, dense_clip, raw_request, trickle
 
@@ -203,24 +204,6 @@ def preview_bomb(repo: Path, work: Path) -> Result:
     return r
 
 
-def _jumping_stream(path: Path, jump_s: float = 3000.0, seconds: float = 6.0, fps: int = 25) -> Path:
-    """MPEG-TS whose timestamps leap jump_s ahead halfway: a camera's clock reset, or a crafted packet."""
-    with av.open(str(path), "w", format="mpegts") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
-        stream.codec_context.time_base = stream.time_base = Fraction(1, 90000)
-        n = int(seconds * fps)
-        for i in range(n):
-            picture = np.full((120, 160, 3), (i * 7) % 256, dtype=np.uint8)
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            frame.pts = int((i / fps + (jump_s if i >= n // 2 else 0.0)) * 90000)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
-
-
 def _windows(port: int) -> float:
     import requests
 
@@ -234,7 +217,7 @@ def _windows(port: int) -> float:
 
 
 def watcher_timestamp_jump(server: Server, work: Path, cap_s: float = 60.0) -> Result:
-    stream = _jumping_stream(work / "leap.ts")
+    stream = leaping_stream(work / "leap.ts", jump_s=3000.0, seconds=6.0)
     port = free_port()
     config = work / "watch.yaml"
     config.write_text(

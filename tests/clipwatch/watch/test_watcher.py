@@ -8,7 +8,6 @@ import json
 import shutil
 import threading
 import time
-from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -16,6 +15,7 @@ import requests
 
 from clipwatch.synth.long import render_long
 from clipwatch.watch import Rule, Source, WatchConfig, Watcher
+from devtools.hostile_streams import leaping_stream
 from devtools.processes import free_port, udp_source, udp_stream
 
 pytestmark = pytest.mark.slow
@@ -111,30 +111,8 @@ def test_an_alert_fires_on_the_right_segment_and_the_watcher_survives_the_stream
         watcher.stop()
 
 
-def _jumping_stream(path, jump_s: float, seconds: float = 3.0, fps: int = 25):
-    """MPEG-TS whose timestamps leap jump_s ahead halfway: a camera's clock reset, or a crafted packet."""
-    import av
-    import numpy as np
-
-    with av.open(str(path), "w", format="mpegts") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
-        stream.codec_context.time_base = stream.time_base = Fraction(1, 90000)
-        n = int(seconds * fps)
-        for i in range(n):
-            picture = np.full((120, 160, 3), (i * 7) % 256, dtype=np.uint8)
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            t = i / fps + (jump_s if i >= n // 2 else 0.0)
-            frame.pts = int(t * 90000)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
-
-
 def test_a_leaping_clock_restarts_the_windows_instead_of_classifying_one_frame_for_an_hour(settings, trained, tmp_path):
-    clip = _jumping_stream(tmp_path / "leap.ts", jump_s=3000.0)
+    clip = leaping_stream(tmp_path / "leap.ts", jump_s=3000.0)
     config = WatchConfig([Source("leap", str(clip))], window_s=1.0, stride_s=0.5)
     watcher = Watcher(config, settings, serve_metrics=False)
     watcher.start()
@@ -177,7 +155,7 @@ def test_the_alerts_kept_in_memory_are_bounded():
 
 
 def test_a_stream_over_the_pixel_cap_is_refused_like_an_upload(settings, trained, tmp_path):
-    clip = _jumping_stream(tmp_path / "big.ts", jump_s=0.0)  # 160x120
+    clip = leaping_stream(tmp_path / "big.ts", jump_s=0.0)  # 160x120
     config = WatchConfig([Source("big", str(clip))], window_s=1.0, stride_s=0.5)
     watcher = Watcher(config, settings.model_copy(update={"max_frame_pixels": 100 * 100}), serve_metrics=False)
     watcher.start()
