@@ -124,12 +124,13 @@ class JobStore:
             raise JobNotFound(f"job {job_id} has no result (yet)") from None
 
     def windows_page(self, job_id: str, offset: int, limit: int) -> list[dict]:
-        """Windows offset..offset+limit-1, read line by line (only those lines are parsed)."""
+        """Windows offset..offset+limit-1, read line by line (only those lines are parsed); from the whole
+        result for a job finished before windows.jsonl existed."""
         try:
             with open(self.files(job_id).windows, encoding="utf-8") as fh:
                 return [json.loads(line) for line in itertools.islice(fh, offset, offset + limit)]
         except FileNotFoundError:
-            raise JobNotFound(f"job {job_id} has no result (yet)") from None
+            return self.result(job_id).get("windows", [])[offset : offset + limit]
 
     def finish(self, job_id: str, result: dict) -> None:
         files = self.files(job_id)

@@ -85,7 +85,7 @@ async def create_timeline(
     windowing = Windowing.of(window_s or s.timeline_window_s, stride_s or s.timeline_stride_s, predictor.embedder.k)
     declared = request.headers.get("content-length", "")
     upload_need = int(declared) if declared.isdigit() else int(s.timeline_max_upload_mb * 2**20)
-    _check_disk(service, upload_need)
+    await run_in_threadpool(_check_disk, service, upload_need)  # reads the unfinished jobs' status files
     who = request_client(request, s.trusted_proxies)
     mine = await run_in_threadpool(lambda: sum(j.get("client") == who for j in service.jobs.active()))
     if mine >= s.timeline_jobs_per_client:
@@ -137,7 +137,7 @@ async def create_timeline(
             predictor.embedder.dim,
             len(predictor.version.classes),
         )
-        _check_disk(service, expected - folder_bytes(files.folder), but=job_id)
+        await run_in_threadpool(_check_disk, service, expected - folder_bytes(files.folder), job_id)
         status = service.jobs.update(
             job_id, filename=name, duration_s=round(info.duration_s, 3), reserved_bytes=expected
         )
