@@ -231,18 +231,30 @@ def serve_cmd(
 
 @app.command("info")
 def info(as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False) -> None:
-    """Show the artifacts and the current model's metrics."""
+    """Show the artifacts, the reference set per action and the current model's metrics."""
     from clipwatch.artifacts import ArtifactStore
+    from clipwatch.reference import summarize
 
     paths = _paths()
     store = ArtifactStore(paths)
     current = store.current_name()
     meta = store.metadata(current) if current else None
+    actions = summarize(paths.ref_data)
     if as_json:
-        typer.echo(json.dumps({"backbone": paths.backbone.is_file(), "current": current, "metadata": meta}, indent=2))
+        info = {"backbone": paths.backbone.is_file(), "current": current, "metadata": meta, "reference": actions}
+        typer.echo(json.dumps(info, indent=2))
         return
     typer.echo(f"backbone: {paths.backbone} ({'present' if paths.backbone.is_file() else 'missing'})")
     typer.echo(f"versions: {', '.join(store.versions()) or 'none'}")
+    if actions:  # what the model learns from, and whether its accuracy figures can be grouped by recording
+        counts = ", ".join(f"{a['action']} {a['clips']}" for a in actions)
+        typer.echo(f"reference: {sum(a['clips'] for a in actions)} clips of {len(actions)} actions: {counts}")
+        named = any(a["recordings"] for a in actions)
+        if not named:  # then each action's "name the recordings" would say the same six times
+            typer.echo("reference: no source recordings named (build-ref --group): estimates use random folds")
+        for a in actions:
+            for need in (n for n in a["needs"] if named or "recording" not in n):
+                typer.echo(f"reference: {a['action']} needs {need}")
     if meta:
         print_metrics(current, meta)
 

@@ -204,3 +204,18 @@ class JobStatus(BaseModel):
 class WindowFeedbackRequest(BaseModel):
     window: int = Field(ge=0, description="index of the window in the timeline")
     target: str = Field(min_length=1, max_length=64)
+
+
+class ReferenceAction(BaseModel):
+    action: str
+    clips: int = Field(description="rows of ref_data.csv with this target")
+    recordings: int = Field(
+        description="distinct source recordings named for them (build-ref --group/--groups-manifest)"
+    )
+    clips_without_recording: int
+    needs: list[str] = Field(description="what the action still lacks for an honest estimate; empty when nothing")
+
+
+class ReferenceSummary(BaseModel):
+    rows: int
+    actions: list[ReferenceAction]

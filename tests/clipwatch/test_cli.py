@@ -51,6 +51,7 @@ def test_info_reports_the_current_version(settings, trained):
     res = run_cli(settings, "info")
     assert res.returncode == 0
     assert f"model {trained[0]}" in res.stdout and "macro F1" in res.stdout
+    assert "reference: " in res.stdout and " actions: clap " in res.stdout  # the reference set per action
 
 
 def test_a_command_needing_the_trainer_extras_says_so_in_one_line(settings, tmp_path):

@@ -104,3 +104,14 @@ def test_a_replica_with_read_only_artifacts_names_where_to_roll_back(client_for,
     r = client.post("/model/rollback", json={"version": target}, headers=KEY)
     assert r.status_code == 409 and "clipwatch rollback" in r.json()["detail"]
     assert client.app.state.service.holder.store.current_name() == "v0001"
+
+
+def test_the_reference_set_per_action_needs_the_key(client_for):
+    client = client_for(api_key="k")
+    assert client.get("/reference", headers={"Authorization": ""}).status_code == 401
+    r = client.get("/reference", headers=KEY).json()
+    service = client.app.state.service
+    assert r["rows"] == len(service.paths.ref_data.read_text().splitlines()) - 1
+    assert [a["action"] for a in r["actions"]] == sorted(service.holder.predictor.version.classes)
+    # The rendered dataset names no recordings: every action says what a grouped estimate still needs.
+    assert all(a["recordings"] == 0 and "recording" in a["needs"][-1] for a in r["actions"])

@@ -1,4 +1,4 @@
-"""GET /model and POST /model/rollback."""
+"""GET /model, GET /reference and POST /model/rollback."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from clipwatch.reference import summarize
 from clipwatch.rollback import RollbackRefused, roll_back
 from clipwatch.service.deps import AdminRequired, KeyRequired, ServiceDep
 from clipwatch.service.errors import problems
 from clipwatch.service.openapi import ERRORS, request_body
 from clipwatch.service.runtime import Service
-from clipwatch.service.schemas import EmbeddingSpec, ModelResponse, RetrainState, RollbackRequest
+from clipwatch.service.schemas import (
+    EmbeddingSpec,
+    ModelResponse,
+    ReferenceSummary,
+    RetrainState,
+    RollbackRequest,
+)
 
 router = APIRouter(tags=["model"], responses=ERRORS)
 log = logging.getLogger(__name__)
@@ -54,6 +61,14 @@ def model_response(service: Service) -> ModelResponse:
 def model(service: ServiceDep) -> ModelResponse:
     """The live model: version, classes, how it embeds a clip, metrics, retrain history and state."""
     return model_response(service)
+
+
+@router.get("/reference", response_model=ReferenceSummary, dependencies=[KeyRequired])
+def reference(service: ServiceDep) -> ReferenceSummary:
+    """The reference set the model trains on (ref_data.csv), per action: clips, the recordings they were cut
+    from, and what each action still lacks for an estimate grouped by recording."""
+    actions = summarize(service.paths.ref_data)
+    return ReferenceSummary(rows=sum(a["clips"] for a in actions), actions=actions)
 
 
 @router.post(
