@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 SECURED = {
     ("post", "/feedback"),
     ("get", "/model"),
+    ("get", "/reference"),  # what the model learns from: an install's own action names and counts
     ("post", "/model/rollback"),
     # a timeline job holds a long upload and minutes of CPU; cancelling and correcting are writes
     ("post", "/jobs/timeline"),
