@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -20,40 +19,13 @@ from clipwatch.errors import DatasetError
 from clipwatch.settings import Settings
 from clipwatch.stores.base import AppendResult, CachedPrediction, FeedbackRow, FeedbackTable, StoreMismatchError
 from clipwatch.stores.csv_rows import CsvAppender  # the export writes the seed's file format
+from clipwatch.stores.postgres_schema import migrate
 
 log = logging.getLogger(__name__)
 
-MIGRATION_LOCK = 0x636C6970  # "clip": one migrator at a time, whichever replica starts first
 _MIGRATED: set[str] = set()  # database URLs this process has brought up to date
 ROW_OVERHEAD = 200  # bytes a predictions row holds besides its vector (id, label, file name, tuple header)
 COLUMNS = "seq, created, target, prediction, prediction_id, model_version, confidence, vector"
-
-
-def migrations() -> list[tuple[int, str, str]]:
-    """(number, name, SQL) of every migration file, in order."""
-    files = sorted(f for f in resources.files("clipwatch.stores.migrations").iterdir() if f.name.endswith(".sql"))
-    return [(int(f.name.split("_", 1)[0]), f.name, f.read_text()) for f in files]
-
-
-def migrate(conn) -> list[str]:
-    """Apply the migrations this database lacks; the names applied."""
-    applied = []
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, "
-            "applied timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-        for number, name, sql in migrations():
-            if number in done:
-                continue
-            conn.execute(sql)
-            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (number, name))
-            applied.append(name)
-    if applied:
-        log.info("database: applied %s", ", ".join(applied))
-    return applied
 
 
 def to_bytes(vector: np.ndarray) -> bytes:

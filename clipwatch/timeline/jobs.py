@@ -149,10 +149,11 @@ class JobStore:
                         out.append(status)
         return out
 
-    def outstanding_bytes(self, but: str | None = None) -> int:
-        """What the unfinished jobs (but one) may still write: each one's reservation less what it holds."""
+    def outstanding_bytes(self, but: str | None = None, active: list[dict] | None = None) -> int:
+        """What the unfinished jobs (but one) may still write: each one's reservation less what it holds.
+        active: their statuses, when the caller has just read them."""
         total = 0
-        for status in self.active():
+        for status in self.active() if active is None else active:
             if status["id"] != but:
                 total += max(0, int(status.get("reserved_bytes", 0)) - folder_bytes(self.root / status["id"]))
         return total

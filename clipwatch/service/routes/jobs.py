@@ -39,12 +39,12 @@ def _status(service: Service, job_id: str) -> dict:
         raise HTTPException(404, str(exc)) from None
 
 
-def _check_disk(service: Service, need: int, but: str | None = None) -> None:
+def _check_disk(service: Service, need: int, but: str | None = None, active: list[dict] | None = None) -> None:
     """507 unless the jobs volume holds `need` more bytes beside what the unfinished jobs (but `but`) have
     reserved and not yet written: two jobs must not both pass one free-space check."""
     root = service.jobs.root
     root.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(root).free - service.jobs.outstanding_bytes(but)
+    free = shutil.disk_usage(root).free - service.jobs.outstanding_bytes(but, active)
     if free < need + DISK_HEADROOM:
         raise HTTPException(
             507,
@@ -85,9 +85,10 @@ async def create_timeline(
     windowing = Windowing.of(window_s or s.timeline_window_s, stride_s or s.timeline_stride_s, predictor.embedder.k)
     declared = request.headers.get("content-length", "")
     upload_need = int(declared) if declared.isdigit() else int(s.timeline_max_upload_mb * 2**20)
-    await run_in_threadpool(_check_disk, service, upload_need)  # reads the unfinished jobs' status files
+    active = await run_in_threadpool(service.jobs.active)  # the unfinished jobs' status files, read once
+    await run_in_threadpool(_check_disk, service, upload_need, None, active)
     who = request_client(request, s.trusted_proxies)
-    mine = await run_in_threadpool(lambda: sum(j.get("client") == who for j in service.jobs.active()))
+    mine = sum(j.get("client") == who for j in active)
     if mine >= s.timeline_jobs_per_client:
         raise HTTPException(
             429,

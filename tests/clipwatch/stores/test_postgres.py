@@ -14,7 +14,8 @@ from clipwatch.loop import retrain_due
 from clipwatch.settings import Settings
 from clipwatch.stores import CachedPrediction, FeedbackRow, StoreMismatchError
 from clipwatch.stores.csv import CsvStore
-from clipwatch.stores.postgres import PostgresStore, migrate, migrations
+from clipwatch.stores.postgres import PostgresStore
+from clipwatch.stores.postgres_schema import migrate, migrations
 
 DIM = 64
 
