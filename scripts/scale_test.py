@@ -53,6 +53,10 @@ def write_env(repo: Path, k: int, replicas: int) -> str:
         f"CLIPWATCH_DATABASE_URL=postgresql://clipwatch:{password}@postgres:5432/clipwatch\n"
         f"API_REPLICAS={replicas}\nRETRAIN_EVERY_K={k}\nPROMOTION_POLICY=always\nCLIPWATCH_TRAIN_JOBS=1\n"
         "API_URL=http://balancer:8080\n"
+        # The load's three uploading threads stand for three users but share this host's one address, and
+        # the balancer may send all three to one replica: at the default of 2 slots per address the third
+        # is refused (503 busy), as it should be for one client.
+        "MAX_UPLOADS_PER_CLIENT=3\n"
     )
     return password
 
