@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 TARGET = "target"
 PREDICTION = "prediction"
 
+
+# An action (class) name a user may give: feedback's new labels and a project's actions alike.
+ACTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
+ACTION_RULE = "an action name must be 1-64 letters, digits, spaces, '_', '-' or '.', starting with a letter or digit"
 
 # A spreadsheet opening the CSV reads a cell starting with one of these as a formula (CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -29,6 +29,7 @@ class ClipEmbedding:
     cnn_frames: int  # the distinct ones among them, which the CNN ran on
     timings_ms: dict[str, float] = field(default_factory=dict)
     frame_vectors: np.ndarray | None = None  # (K, d) per segment in time order, repeats included; what `vector` pools
+    still: np.ndarray | None = None  # the middle sampled frame (size x size x 3 uint8): a project's thumbnail
 
 
 class ClipEmbedder:
@@ -122,7 +123,9 @@ class ClipEmbedder:
             vector = self.pool(per_frame)
             t2 = time.perf_counter()
         timings = {"decode": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3}
-        return ClipEmbedding(vector, info, len(frames), cnn_frames, timings, per_frame)
+        # A copy, so the still does not keep every sampled frame alive.
+        still = frames[len(frames) // 2].copy() if len(frames) else None
+        return ClipEmbedding(vector, info, len(frames), cnn_frames, timings, per_frame, still)
 
     def frame_vectors(self, frames: np.ndarray) -> np.ndarray:
         """N x size x size x 3 uint8 pictures -> N frame vectors, in order: what the CNN makes of each."""

@@ -5,6 +5,8 @@ data/                      raw clips (immutable inputs) and what is derived from
   ref_data.csv             their embeddings (emb_1..emb_D, target)
   prod_data.csv            feedback rows, appended by the API
   .predictions/            recent predictions, for feedback by id from any process
+  projects/<name>/         clips users teach actions with, their table and jobs (clipwatch.projects)
+  archive/reference/<sha>/ reference sets versions were trained on, for rollbacks
   workspace/               the Evidently workspace (CLIPWATCH_REPORT_WORKSPACE moves it)
 artifacts/
   backbone.onnx            the frame feature extractor, shared by every model version
@@ -98,6 +100,16 @@ class Paths:
     def prediction_cache(self) -> Path:
         """Recent predictions on the data volume, so feedback by id works from any worker or replica."""
         return self.data_dir / ".predictions"
+
+    @property
+    def projects(self) -> Path:
+        """The "Your actions" projects, a folder each (clipwatch.projects): clips, their table, jobs."""
+        return self.data_dir / "projects"
+
+    @property
+    def reference_archive(self) -> Path:
+        """Every reference set a version was trained on, by the table's sha256, so a rollback restores its own."""
+        return self.data_dir / "archive" / "reference"
 
     @property
     def jobs(self) -> Path:

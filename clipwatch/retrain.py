@@ -29,6 +29,7 @@ from clipwatch.errors import DatasetError
 from clipwatch.history import RetrainOutcome, now
 from clipwatch.paths import Paths
 from clipwatch.quality import classification_metrics, compare, cross_fit, headline
+from clipwatch.reference import table_sha256
 from clipwatch.settings import Settings
 from clipwatch.stores import FeedbackTable, open_store, sample_positions
 from clipwatch.train import build_metadata, groups_of_rows, publish_model
@@ -47,6 +48,12 @@ def rows_seen(champion_training: dict, n_prod: int) -> int:
     else:  # versions published before prod_rows_seen was recorded
         seen = int(champion_training.get("rows_prod", 0)) + int(champion_training.get("rows_holdout", 0))
     return seen if seen <= n_prod else 0  # prod_data.csv was replaced: every row is new to the champion
+
+
+def feedback_start(champion_training: dict, n_prod: int) -> int:
+    """The first feedback row the champion's lineage learns from (0 unless a project deploy set it)."""
+    start = int(champion_training.get("feedback_from", 0))
+    return start if start <= n_prod else 0  # the store was replaced: every row is the lineage's
 
 
 def challenge(s: Settings, paths: Paths, trigger: Trigger) -> RetrainOutcome:
@@ -98,6 +105,7 @@ class _Rows:
     n_prod: int  # feedback rows in the store
     new: np.ndarray  # indices into table of the rows the champion never saw
     old: np.ndarray
+    start: int = 0  # the first feedback position of the champion's lineage (clipwatch.projects.deploy)
 
     @property
     def X_all(self) -> np.ndarray:
@@ -143,6 +151,8 @@ def _run(s: Settings, paths: Paths, outcome: RetrainOutcome) -> None:
         "rows_prod_total": rows.n_prod,
         "guard": {**g.describe(), "fraction": s.guard_fraction},
         "prod_rows_seen": rows.n_prod,
+        "feedback_from": rows.start,
+        "reference_sha256": table_sha256(paths.ref_data),
         "rows_evaluated": len(rows.new),
         "class_counts": {c: int((y_all == c).sum()) for c in classes},
         "retrain_mode": mode,
@@ -181,27 +191,30 @@ def _gather_rows(s: Settings, paths: Paths, champion, contract: dict, outcome: R
     store = open_store(s)
     try:
         n_prod = store.count()
-        if n_prod == 0:
+        # A version deployed from a project learnt other actions: feedback from before it is not its lineage's.
+        start = feedback_start(champion.metadata.get("training", {}), n_prod)
+        if n_prod - start == 0:
             outcome.outcome, outcome.reason = "skipped", "no feedback rows yet"
             return None
-        if n_prod < MIN_PROD_ROWS:
-            outcome.outcome, outcome.reason = "skipped", f"only {n_prod} feedback rows (need {MIN_PROD_ROWS})"
+        if n_prod - start < MIN_PROD_ROWS:
+            outcome.outcome, outcome.reason = "skipped", f"only {n_prod - start} feedback rows (need {MIN_PROD_ROWS})"
             return None
         # The comparison is fair only on rows the champion never trained on: the ones appended since it was built.
-        seen = rows_seen(champion.metadata.get("training", {}), n_prod)
+        seen = max(rows_seen(champion.metadata.get("training", {}), n_prod), start)
         if n_prod - seen < MIN_PROD_ROWS:
             outcome.outcome = "skipped"
             outcome.reason = f"only {n_prod - seen} feedback rows newer than {champion.name} (need {MIN_PROD_ROWS})"
             return None
         # A bounded fit: every row newer than the champion, then a uniform sample of the older ones.
-        table = store.read(sample_positions(n_prod, seen, s.retrain_max_rows, s.seed + n_prod))
+        picked = sample_positions(n_prod - start, seen - start, s.retrain_max_rows, s.seed + n_prod)
+        table = store.read(start + picked)
         store.check_vectors(table.X.shape[1], contract)
     finally:
         store.close()
     new, old = np.flatnonzero(table.positions >= seen), np.flatnonzero(table.positions < seen)
     if len(table) < n_prod:
         outcome.extra["sample"] = {"rows": len(table), "of": n_prod, "new": len(new), "cap": s.retrain_max_rows}
-    return _Rows(X_ref[g.train], y_ref[g.train], g, X_ref[g.guard], y_ref[g.guard], table, n_prod, new, old)
+    return _Rows(X_ref[g.train], y_ref[g.train], g, X_ref[g.guard], y_ref[g.guard], table, n_prod, new, old, start)
 
 
 def _fit(s: Settings, champion, rows: _Rows, outcome: RetrainOutcome):

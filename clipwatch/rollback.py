@@ -1,7 +1,8 @@
 """Make an earlier model version current: `POST /model/rollback` and `clipwatch rollback` share this.
 
 Under the retrain lock, so a retrain finishing meanwhile cannot undo it; the target must load (its
-signature, the live backbone, K, sampling, pooling and library versions) before CURRENT moves.
+signature, the live backbone, K, sampling, pooling and library versions) before CURRENT moves, and
+the reference set it was trained on comes back with it (a project's deploy replaced it).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import logging
 import os
 
-from clipwatch.errors import ArtifactError, ClipwatchError
+from clipwatch.errors import ArtifactError, ClipwatchError, DatasetError
 from clipwatch.live_model import ModelHolder
 from clipwatch.locking import Busy, exclusive
+from clipwatch.reference import reference_of, restore_reference
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +66,15 @@ def roll_back(holder: ModelHolder, target: str | None = None, wait_s: float | No
                 holder.load(target)
             except ArtifactError as exc:
                 raise RollbackRefused(f"cannot roll back to {target}: {exc}", 409) from exc
+            try:
+                # Its reference set too: the next retrain on it learns its actions, not the ones rolled back from.
+                restored = restore_reference(paths, reference_of(paths, target, store.metadata(target)))
+            except DatasetError as exc:
+                raise RollbackRefused(f"cannot roll back to {target}: {exc}", 409) from exc
             store.promote(target)
             holder.reload()
+            if restored:
+                log.warning("restored the reference set %s was trained on", target)
     except Busy:
         raise RollbackRefused(
             f"a retrain is running; roll back once it has finished (waited {wait_s:.0f} s)", 409

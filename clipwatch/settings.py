@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clipwatch.pooling import Pooling
+from clipwatch.project_settings import ProjectSettings
 from clipwatch.retrain_settings import RetrainSettings
 from clipwatch.streams import Stream
 from clipwatch.timeline_settings import TimelineSettings
@@ -27,7 +28,7 @@ Sampling = Literal["segment-centres", "keyframes"]
 Classifier = Literal["random-forest", "logistic-regression", "linear-svm"]
 
 
-class Settings(RetrainSettings, TimelineSettings, BaseSettings):
+class Settings(RetrainSettings, TimelineSettings, ProjectSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLIPWATCH_", env_file=".env", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(PROJECT_ROOT / "data", description="clips and CSVs (/data in containers)")

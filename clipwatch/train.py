@@ -6,6 +6,7 @@ import hashlib
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,15 +20,20 @@ from clipwatch.calibration import plot_reliability
 from clipwatch.classifiers import describe
 from clipwatch.contract import check_table
 from clipwatch.dataset import read_embeddings
-from clipwatch.errors import DatasetError
+from clipwatch.errors import ClipwatchError, DatasetError
 from clipwatch.groups import ref_groups
 from clipwatch.novelty import NOVELTY_FILE, Novelty
 from clipwatch.paths import CONFUSION_FILE, RELIABILITY_FILE, Paths
 from clipwatch.preprocess import MEAN, STD
 from clipwatch.quality import classification_metrics, cross_validate, headline
+from clipwatch.reference import table_sha256
 from clipwatch.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+
+class Refused(ClipwatchError):
+    """A fitted model that its gate kept from going live: the reason."""
 
 
 @dataclass
@@ -126,8 +132,15 @@ def train(
     ref: Path | None = None,
     prod: Path | None = None,
     use_prod: bool = True,
+    training_extra: dict | None = None,
+    accept: Callable[[dict], str | None] | None = None,
+    estimate_only: bool = False,
 ) -> tuple[str, dict]:
-    """Cross-validate, fit on every row, publish a new model version. Returns (version, metadata)."""
+    """Cross-validate, fit on every row, publish a new model version. Returns (version, metadata).
+
+    training_extra: more facts for the metadata's "training"; accept: given the metrics, a reason to
+    refuse publishing (raises Refused with it), or None; estimate_only: stop after the cross-validation
+    and return ("", {"metrics": ...}) without fitting or publishing (a project's estimate)."""
     s = settings or get_settings()
     paths = Paths.from_settings(s)
     ref = ref or paths.ref_data
@@ -156,6 +169,8 @@ def train(
     estimator = classifiers.from_settings(s)
     metrics = cross_validate(estimator, X, y, classes, s.cv_folds, s.seed, groups)
     cv_s = time.perf_counter() - t0
+    if estimate_only:
+        return "", {"classes": classes, "metrics": metrics, "guard": g.describe(), "cv_seconds": round(cv_s, 2)}
     model = estimator.fit(X, y)
     fit_s = time.perf_counter() - t0 - cv_s
     if len(g.guard):
@@ -169,7 +184,11 @@ def train(
         "class_counts": {c: int((y == c).sum()) for c in classes},
         "cv_seconds": round(cv_s, 2),
         "fit_seconds": round(fit_s, 2),
+        "reference_sha256": table_sha256(ref),
+        **(training_extra or {}),
     }
+    if accept is not None and (why := accept(metrics)):
+        raise Refused(why)
     metadata = build_metadata(s, paths, classes, contract, model, training, metrics)
     title = f"{metrics['cv_folds']}-fold CV ({metrics['protocol'].split(':')[0]}), macro F1 {metrics['macro_f1']:.3f}"
     version = publish_model(paths, model, metadata, title, X, s)

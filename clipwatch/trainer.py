@@ -17,6 +17,8 @@ import threading
 
 from clipwatch.history import RetrainOutcome
 from clipwatch.loop import RetrainLoop
+from clipwatch.paths import Paths
+from clipwatch.projects.jobs import recover, run_queued
 from clipwatch.settings import Settings
 from clipwatch.stores import open_store
 
@@ -47,6 +49,7 @@ class Trainer:
         self.loop = RetrainLoop(settings, on_outcome=self._heard)
         self.outcomes: list[RetrainOutcome] = []
         self.stopping = threading.Event()
+        recover(Paths.from_settings(settings), "trainer")  # fails the deploys a killed trainer was running
 
     def _heard(self, outcome: RetrainOutcome) -> None:
         self.outcomes.append(outcome)
@@ -63,6 +66,9 @@ class Trainer:
         queued = self.loop.poll(rows)
         if queued:
             log.info("feedback count %d reached %d: retrain queued", rows, queued)
+        # Deploys asked of a read-only API (clipwatch.projects.jobs): run here, where artifacts are writable.
+        if ran := run_queued(self.settings):
+            log.info("ran %d project deploy(s)", ran)
         return queued
 
     def run(self) -> None:

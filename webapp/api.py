@@ -14,6 +14,7 @@ pages = st.navigation(
         st.Page("views/classify.py", title="Classify a clip", icon=":material/movie:", default=True),
         st.Page("views/batch.py", title="Batch", icon=":material/video_library:"),
         st.Page("views/timeline.py", title="Timeline", icon=":material/timeline:"),
+        st.Page("views/actions.py", title="Your actions", icon=":material/school:"),
         st.Page("views/model.py", title="Model", icon=":material/monitoring:"),
     ]
 )

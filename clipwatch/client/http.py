@@ -10,12 +10,14 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from clipwatch.errors import ClipwatchError
+from clipwatch.projects.names import CLIP_ID, PROJECT_JOB_ID, PROJECT_NAME
 
 GET_RETRIES = 3  # 0.3, 0.6, 1.2 s apart
 
@@ -70,6 +72,8 @@ class ApiClient:
             except ValueError:
                 detail = r.text or r.reason
             raise ApiError(f"{r.status_code}: {str(detail)[:500]}", r.status_code)
+        if raw == "bytes":
+            return r.content
         return r.text if raw else r.json()
 
     def health(self) -> dict:
@@ -120,6 +124,61 @@ class ApiClient:
     def window_feedback(self, job_id: str, window: int, target: str) -> dict:
         path = f"{_job_path(job_id)}/feedback"
         return self._call("POST", path, json={"window": window, "target": target}, timeout=30)
+
+    # Projects: teach the model your own actions (the /projects routes).
+    def projects(self) -> dict:
+        return self._call("GET", "/projects", timeout=30)
+
+    def create_project(self, name: str) -> dict:
+        return self._call("POST", "/projects", json={"name": name}, timeout=30)
+
+    def project(self, name: str) -> dict:
+        return self._call("GET", _project_path(name), timeout=30)
+
+    def delete_project(self, name: str) -> dict:
+        return self._call("DELETE", _project_path(name), timeout=60)
+
+    def add_clips(
+        self,
+        name: str,
+        files: Iterable[tuple[str, bytes]],
+        action: str = "",
+        recording: str = "",
+        by_name: bool = False,
+    ) -> dict:
+        """Labelled clips (or zips of <action>/<clip> folders); each embedded as /predict embeds."""
+        parts = [("files", (fname, data, "application/octet-stream")) for fname, data in files]
+        fields = {"action": action, "recording": recording, **({"recording_from": "name"} if by_name else {})}
+        timeout = self.timeout * max(1, len(parts))
+        return self._call("POST", f"{_project_path(name)}/clips", files=parts, data=fields, timeout=timeout)
+
+    def remove_clip(self, name: str, clip_id: str) -> dict:
+        return self._call("DELETE", f"{_project_path(name)}/clips/{_checked(CLIP_ID, clip_id)}", timeout=30)
+
+    def remove_action(self, name: str, action: str) -> dict:
+        return self._call("DELETE", f"{_project_path(name)}/actions/{quote(action, safe='')}", timeout=30)
+
+    def thumbnail(self, name: str, clip_id: str) -> bytes:
+        path = f"{_project_path(name)}/clips/{_checked(CLIP_ID, clip_id)}/thumbnail"
+        return self._call("GET", path, timeout=30, raw="bytes")
+
+    def start_project_job(self, name: str, kind: str, version: str | None = None) -> dict:
+        body = {"kind": kind, **({"version": version} if version else {})}
+        return self._call("POST", f"{_project_path(name)}/jobs", json=body, timeout=30)
+
+    def project_job(self, name: str, job_id: str) -> dict:
+        return self._call("GET", f"{_project_path(name)}/jobs/{_checked(PROJECT_JOB_ID, job_id)}", timeout=30)
+
+
+def _checked(pattern: re.Pattern, value: str) -> str:
+    """A path segment of the API's own form only: one from a page must not steer the key to another route."""
+    if not pattern.match(str(value)):
+        raise ApiError(f"{str(value)[:40]!r} is not a valid name here", 404)
+    return str(value)
+
+
+def _project_path(name: str) -> str:
+    return f"/projects/{_checked(PROJECT_NAME, name)}"
 
 
 def _job_path(job_id: str) -> str:

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from clipwatch.errors import ArtifactError, ClipwatchError
+from clipwatch.projects.store import ProjectError
 from clipwatch.stores import StorageFullError, StoreMismatchError
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(PoolTimeout, database_unavailable)
     except ImportError:
         pass
+
+    @app.exception_handler(ProjectError)
+    async def project_error(_: Request, exc: ProjectError):
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
     @app.exception_handler(ClipwatchError)
     async def clipwatch_error(_: Request, exc: ClipwatchError):

@@ -11,6 +11,7 @@ dependencies before the handler reads the body, so a request without the key cos
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 from fastapi import HTTPException
@@ -45,13 +46,19 @@ def upload_paths(openapi: dict) -> frozenset[str]:
     )
 
 
+def path_matcher(templates: frozenset[str]) -> re.Pattern:
+    """One pattern for OpenAPI path templates: "/projects/{name}/clips" matches "/projects/x/clips"."""
+    parts = [re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(t)) for t in sorted(templates)]
+    return re.compile("^(?:" + "|".join(parts) + ")$") if parts else re.compile(r"(?!)")
+
+
 class RequestLimits:
     def __init__(
         self, app: ASGIApp, settings: Settings, uploads: frozenset[str], long_uploads: frozenset[str] = frozenset()
     ):
         self.app = app
         self.settings = settings
-        self.uploads = uploads
+        self.uploads = path_matcher(uploads)
         self.long_uploads = long_uploads  # long videos: their own size limit and deadline
         self.json_limit = int(settings.max_json_kb * 1024)
         self.upload_limit = upload_limit(settings, settings.batch_max_files)
@@ -65,7 +72,7 @@ class RequestLimits:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-        upload = scope["path"] in self.uploads and ctype != "application/json"
+        upload = bool(self.uploads.match(scope["path"])) and ctype != "application/json"
         limit, setting = (self.upload_limit, "MAX_UPLOAD_MB") if upload else (self.json_limit, "CLIPWATCH_MAX_JSON_KB")
         timeout = (self.settings.body_timeout_s, "CLIPWATCH_BODY_TIMEOUT_S")
         if upload and scope["path"] in self.long_uploads:

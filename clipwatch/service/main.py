@@ -16,7 +16,7 @@ from clipwatch.service.docs import mount_offline_docs
 from clipwatch.service.errors import install_error_handlers
 from clipwatch.service.limits import RequestLimits, upload_paths
 from clipwatch.service.request_id import RequestId
-from clipwatch.service.routes import feedback, jobs, model, ops, predict
+from clipwatch.service.routes import feedback, jobs, model, ops, predict, projects
 from clipwatch.service.runtime import Service
 from clipwatch.settings import Settings, get_settings
 
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(Observe)
     install_error_handlers(app)
-    for module in (predict, feedback, jobs, model, ops):
+    for module in (predict, feedback, jobs, model, ops, projects):
         app.include_router(module.router)
     # Added last, so it runs first: sizes and deadlines hold before any other code sees the request.
     # Which routes take files is read off the routes' own request bodies, so a new one cannot be missed.

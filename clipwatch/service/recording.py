@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from clipwatch.dataset import ACTION_NAME
 from clipwatch.predictor import Predictor
 from clipwatch.service.schemas import FeedbackResponse
 from clipwatch.stores import FeedbackRow
 from clipwatch.timeline.jobs import JobNotFound
-
-NEW_CLASS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
 
 
 class Recording:
@@ -23,7 +20,7 @@ class Recording:
         classes = predictor.version.classes
         if target in classes:
             return target
-        if self.settings.allow_new_classes and NEW_CLASS.match(target):
+        if self.settings.allow_new_classes and ACTION_NAME.match(target):
             return target
         if self.settings.allow_new_classes:
             raise HTTPException(422, "a new class name must be 1-64 letters, digits, spaces, '_', '-' or '.'")

@@ -11,10 +11,12 @@ from clipwatch.live_model import ModelHolder
 from clipwatch.loop import ExternalTrainer, RetrainLoop
 from clipwatch.paths import Paths
 from clipwatch.predictor import Predictor
+from clipwatch.projects.jobs import ProjectRunner
 from clipwatch.service.metrics import Metrics
 from clipwatch.service.predicting import Predicting
 from clipwatch.service.prediction_cache import PredictionCache
 from clipwatch.service.recording import Recording
+from clipwatch.service.teaching import Teaching
 from clipwatch.service.timeline_jobs import TimelineRunner
 from clipwatch.service.uploads import process_dir
 from clipwatch.settings import Settings
@@ -22,7 +24,7 @@ from clipwatch.stores import open_store
 from clipwatch.timeline.jobs import JobStore
 
 
-class Service(Predicting, Recording):
+class Service(Predicting, Recording, Teaching):
     """The live model, recent predictions, the feedback store, the retrain loop and the metrics."""
 
     def __init__(self, settings: Settings):
@@ -43,11 +45,13 @@ class Service(Predicting, Recording):
         self.slots = asyncio.Semaphore(settings.max_concurrent_predictions)
         self.jobs = JobStore(self.paths.jobs)
         self.timelines = TimelineRunner(settings, self.jobs, self.holder, self.metrics)
+        self.projects: ProjectRunner | None = None  # started with the service
 
     def start(self) -> None:
         self.jobs.sweep(self.settings.timeline_job_ttl_s)
         self.holder.reload()
         self.holder.start_watching()
+        self.projects = ProjectRunner(self.settings, on_deployed=self.holder.reload)
         rows = self.store.count()
         self.metrics.feedback_rows.set(rows)
         if self.holder.predictor is not None:
@@ -55,6 +59,8 @@ class Service(Predicting, Recording):
 
     def stop(self) -> None:
         self.timelines.stop()
+        if self.projects is not None:
+            self.projects.stop()
         self.holder.stop()
         self.loop.stop()
         self.store.close()

@@ -24,6 +24,7 @@ from starlette.requests import ClientDisconnect
 
 from clipwatch.errors import NO_SPACE
 from clipwatch.paths import VIDEO_EXTENSIONS
+from clipwatch.process_identity import started as start_time
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +41,13 @@ def process_dir(root: Path) -> Path:
     Named by PID and process start time: a container restarted as PID 1 gets a new folder, and the
     old one, whose owner is gone whatever its PID, is swept."""
     root.mkdir(parents=True, exist_ok=True)
-    mine = root / f"p{os.getpid()}-{_started(os.getpid())}"
+    mine = root / f"p{os.getpid()}-{start_time(os.getpid())}"
     for old in root.glob("p*"):
         if old != mine and not _owner_alive(old.name):
             log.info("removing %s, left by a process that is gone", old)
             shutil.rmtree(old, ignore_errors=True)
     mine.mkdir(exist_ok=True)
     return mine
-
-
-def _started(pid: int) -> str:
-    """The process's start time in clock ticks since boot (Linux), '0' where /proc has none."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return "0"
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22 of stat, counted after the command name
 
 
 def _owner_alive(name: str) -> bool:
@@ -68,7 +60,7 @@ def _owner_alive(name: str) -> bool:
         return False
     except PermissionError:  # someone else's process: not ours to clean
         return True
-    return not started or _started(int(pid)) == started
+    return not started or start_time(int(pid)) == started
 
 
 @dataclass

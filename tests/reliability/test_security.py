@@ -21,6 +21,17 @@ SECURED = {
     ("post", "/jobs/timeline"),
     ("delete", "/jobs/{job_id}"),
     ("post", "/jobs/{job_id}/feedback"),
+    # projects: an install's own clips and actions, and the deploys and rollbacks they start
+    ("get", "/projects"),
+    ("post", "/projects"),
+    ("get", "/projects/{name}"),
+    ("delete", "/projects/{name}"),
+    ("post", "/projects/{name}/clips"),
+    ("delete", "/projects/{name}/clips/{clip_id}"),
+    ("delete", "/projects/{name}/actions/{action}"),
+    ("get", "/projects/{name}/clips/{clip_id}/thumbnail"),
+    ("post", "/projects/{name}/jobs"),
+    ("get", "/projects/{name}/jobs/{job_id}"),
 }
 
 
@@ -30,7 +41,8 @@ def test_every_write_and_admin_endpoint_refuses_a_missing_or_wrong_key(client_fo
     secured = {(m, p) for p, ops in schema["paths"].items() for m, op in ops.items() if op.get("security")}
     assert secured == SECURED, "a new endpoint must be classed as open or key-protected on purpose"
     for method, path in sorted(secured):
-        path = path.replace("{job_id}", "0" * 32)
+        path = path.replace("{job_id}", "0" * 32).replace("{name}", "mine").replace("{clip_id}", "0" * 12)
+        path = path.replace("{action}", "fall")
         missing = client.request(method, path, headers={"Authorization": ""})
         wrong = client.request(method, path, headers={"Authorization": "Bearer wrong"})
         basic = client.request(method, path, headers={"Authorization": "Basic czNjcmV0"})

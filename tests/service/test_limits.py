@@ -114,7 +114,13 @@ def test_uploads_are_capped_while_they_stream(client_for):
 def test_every_route_that_takes_files_gets_the_upload_limit_and_only_those(settings):
     # Read off the routes' declared bodies: a new upload route cannot be left on the 64 KiB JSON limit.
     app = create_app(settings)
-    assert upload_paths(app.openapi()) == {"/predict", "/predict/batch", "/feedback", "/jobs/timeline"}
+    assert upload_paths(app.openapi()) == {
+        "/predict",
+        "/predict/batch",
+        "/feedback",
+        "/jobs/timeline",
+        "/projects/{name}/clips",
+    }
     assert upload_paths(app.openapi()) >= jobs.LONG_UPLOADS
     router = APIRouter()
 
@@ -127,6 +133,18 @@ def test_every_route_that_takes_files_gets_the_upload_limit_and_only_those(setti
     extra = FastAPI()
     extra.include_router(router)
     assert upload_paths(extra.openapi()) == {"/clips/new"}
+
+
+def test_a_route_with_a_path_parameter_gets_the_upload_limit_of_its_template(client_for):
+    # /projects/{name}/clips takes files: a body to /projects/mine/clips is an upload, not a JSON body
+    # refused at 64 KiB, because the middleware matched the literal path against no template.
+    client = client_for(max_upload_mb=1)
+    client.post("/projects", json={"name": "mine"})
+    body = Body(chunks=8)  # 512 KiB: past the JSON limit, within one clip's
+    headers = {"content-type": "multipart/form-data; boundary=x", "authorization": client.headers["authorization"]}
+    status, _, detail = run(client, call, client.app, "POST", "/projects/mine/clips", body, headers)
+    assert status == 400 and b"malformed multipart body" in detail  # the route's parser read it: an upload
+    assert body.sent >= 1
 
 
 def test_a_slow_body_gets_408_when_its_time_is_up(client_for):

@@ -153,3 +153,69 @@ def test_the_local_web_app_answers_only_to_loopback_names(webapp):
 
     assert asyncio.run(opens("127.0.0.1")) and asyncio.run(opens("localhost"))
     assert not asyncio.run(opens("evil.example"))
+
+
+def test_teach_two_actions_estimate_deploy_and_classify_in_a_real_browser(webapp, videos, tmp_path):
+    """A signed-in user (local use) teaches "fall" and "ok" from ten clips each, from two recordings each,
+    estimates, trains and deploys, and the Classify page then answers with the new actions."""
+    from playwright.sync_api import sync_playwright
+
+    url, api = webapp
+    logs = {"API": api.log, "web app": tmp_path / "streamlit.log"}
+    batches = {}
+    for action, source in (("fall", "walk"), ("ok", "wave")):
+        folder = tmp_path / action
+        folder.mkdir()
+        for i, clip in enumerate(sorted((videos / source).glob("*.mp4"))[:10]):
+            recording = "kitchen" if i < 5 else "garden"  # named by the file: <recording>_<n>.mp4
+            (folder / f"{action}-{recording}_{i}.mp4").write_bytes(clip.read_bytes())
+        batches[action] = sorted(str(p) for p in folder.iterdir())
+    held_out = sorted((videos / "wave").glob("*.mp4"))[-1]
+    shot, shot_classify = (
+        PROJECT_ROOT / "build" / "e2e-actions.png",
+        PROJECT_ROOT / "build" / "e2e-actions-classify.png",
+    )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        try:
+            page.goto(f"{url}/actions", wait_until="networkidle")
+            page.get_by_role("textbox", name="Project name").fill("mine")
+            page.get_by_role("button", name="Create").click()
+            page.get_by_text("No clips yet").wait_for(timeout=60_000)
+            for action, files in batches.items():
+                settled(page)
+                page.get_by_role("textbox", name="Action", exact=True).fill(action)
+                page.set_input_files("input[type=file]", files)
+                page.get_by_text(Path(files[-1]).name).wait_for(timeout=60_000)
+                page.get_by_text("Name each clip's recording from its file name").click()
+                page.get_by_role("button", name="Add clips").click()
+                page.get_by_text("Added 10 clip(s).").wait_for(timeout=180_000)
+            page.get_by_text("fall: 10 clips, 2 recordings (ready)").wait_for(timeout=30_000)
+            page.get_by_text("ok: 10 clips, 2 recordings (ready)").wait_for(timeout=30_000)
+            settled(page)
+            page.get_by_role("button", name="Estimate").click()
+            page.get_by_text("CV, grouped by recording").wait_for(timeout=300_000)
+            settled(page)
+            page.get_by_role("button", name="Train and deploy").click()
+            page.get_by_text("is live: it knows fall, ok").wait_for(timeout=300_000)
+            assert page.get_by_role("button", name="Switch back to v0001").count() == 1
+            page.screenshot(path=str(shot), full_page=True)
+
+            page.goto(url, wait_until="networkidle")
+            page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
+            page.set_input_files("input[type=file]", str(held_out))
+            page.get_by_role("button", name="Predict").wait_for(timeout=60_000)
+            settled(page)
+            page.get_by_role("button", name="Predict").click()
+            label = page.get_by_test_id("stMetricValue").first
+            label.wait_for(timeout=60_000)
+            assert label.inner_text() == "ok", page.inner_text("body")
+        except Exception as exc:
+            tails = "\n".join(f"--- {k}:\n{tail(v)}" for k, v in logs.items())
+            raise AssertionError(f"{exc}\n{page.inner_text('body')[-3000:]}\n{tails}") from exc
+        finally:
+            page.screenshot(path=str(shot_classify), full_page=True)
+            browser.close()
