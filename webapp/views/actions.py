@@ -74,9 +74,7 @@ except ApiError as exc:
     st.error(f"Can't reach the API: {exc}")
     st.stop()
 with st.expander("New project", expanded=not names), st.form("new_project", clear_on_submit=True):
-    new_name = st.text_input(
-        "Project name", placeholder="e.g. warehouse", help="lower-case letters, digits, - or _"
-    )
+    new_name = st.text_input("Project name", placeholder="e.g. warehouse", help="lower-case letters, digits, - or _")
     if st.form_submit_button("Create") and new_name:
         try:
             api().create_project(new_name.strip())
