@@ -18,3 +18,31 @@ def test_each_action_says_its_clips_recordings_and_what_it_still_needs(tmp_path)
     assert by["fight"]["recordings"] == 0 and by["fight"]["clips_without_recording"] == 2
     assert by["fight"]["needs"] == ["the recording each clip was cut from, for an estimate grouped by recording"]
     assert summarize(tmp_path / "missing.csv") == []
+
+
+def test_a_replaced_reference_set_is_archived_and_restored_by_its_digest(tmp_path):
+    import pytest
+
+    from clipwatch.errors import DatasetError
+    from clipwatch.paths import Paths
+    from clipwatch.reference import archive_reference, install_reference, restore_reference, table_sha256
+
+    paths = Paths(tmp_path / "data", tmp_path / "artifacts")
+    paths.data_dir.mkdir()
+    paths.ref_data.write_text("emb_1,target\n0.1,walk\n")
+    write_clips(paths.ref_data, ["walk/a.mp4"], ["cam1"])
+    old = table_sha256(paths.ref_data)
+    other = tmp_path / "project" / "ref_data.csv"
+    other.parent.mkdir()
+    other.write_text("emb_1,target\n0.9,fall\n")
+    write_clips(other, ["fall/b.mp4"], ["cam9"])
+
+    install_reference(paths, other)
+    assert paths.ref_data.read_text() == other.read_text()
+    assert "cam9" in (paths.data_dir / "ref_data.clips.csv").read_text()
+    assert archive_reference(paths) == table_sha256(other)  # archiving twice keeps one copy per content
+    assert restore_reference(paths, old) is True
+    assert table_sha256(paths.ref_data) == old and "cam1" in (paths.data_dir / "ref_data.clips.csv").read_text()
+    assert restore_reference(paths, old) is False  # already current
+    with pytest.raises(DatasetError):
+        restore_reference(paths, "f" * 64)

@@ -164,3 +164,15 @@ def test_a_retrain_under_settings_the_live_model_was_not_built_with_fails_and_sa
     add_feedback(s, 8)
     run = retrain(s.model_copy(update={"pooling": "mean"}), trigger_rows=8)
     assert run.outcome == "failed" and "clipwatch build-ref" in run.reason and "pooling" in run.reason
+
+
+def test_a_deployed_projects_lineage_learns_only_from_feedback_after_it(make_settings):
+    s = make_settings(promotion_policy="always")
+    add_feedback(s, 12)  # feedback about the actions before the deploy
+    version, _ = train(s, use_prod=False, training_extra={"feedback_from": 12, "prod_rows_seen": 12})
+    add_feedback(s, 8, offset=12)
+    outcome = retrain(s, trigger_rows=20)
+    assert outcome.outcome == "promoted" and outcome.champion_version == version and outcome.holdout_rows == 8
+    training = ArtifactStore(Paths.from_settings(s)).load().metadata["training"]
+    assert training["rows_prod"] == 8 and training["feedback_from"] == 12  # inherited by the next retrain
+    assert training["reference_sha256"]
