@@ -25,7 +25,14 @@ from clipwatch.locking import exclusive
 from clipwatch.paths import Paths
 from clipwatch.projects.store import Project, ProjectError
 from clipwatch.quality import headline
-from clipwatch.reference import install_reference, note_unrecorded, reference_files, restore_reference, table_sha256
+from clipwatch.reference import (
+    install_reference,
+    note_unrecorded,
+    reference_files,
+    restore_reference,
+    summarize,
+    table_sha256,
+)
 from clipwatch.settings import Settings
 from clipwatch.stores import open_store
 from clipwatch.train import Refused, train
@@ -44,14 +51,16 @@ def _snapshot(project: Project, into: Path) -> Path:
     return into / project.table.name
 
 
-def _checked(project: Project, table: Path) -> None:
-    actions = {a["action"]: a["clips"] for a in project.summary()}
+def _checked(table: Path) -> int:
+    """The snapshot's clips, after refusing one no model can be trained on."""
+    actions = {a["action"]: a["clips"] for a in summarize(table)}
     if len(actions) < 2:
         raise ProjectError("a model needs at least 2 actions; add clips of another one", 409)
     if small := {a: n for a, n in actions.items() if n < 2}:
         raise ProjectError(
             "every action needs at least 2 clips: " + ", ".join(f"{a} ({n})" for a, n in sorted(small.items())), 409
         )
+    return sum(actions.values())
 
 
 def summary_of(metrics: dict) -> dict:
@@ -72,11 +81,11 @@ def summary_of(metrics: dict) -> dict:
 def estimate(s: Settings, paths: Paths, project: Project) -> dict:
     with tempfile.TemporaryDirectory(prefix="clipwatch-estimate-") as tmp:
         table = _snapshot(project, Path(tmp))
-        _checked(project, table)
+        clips = _checked(table)
         _, out = train(s, ref=table, use_prod=False, estimate_only=True)
     return {
         "classes": out["classes"],
-        "clips": sum(a["clips"] for a in project.summary()),
+        "clips": clips,
         **summary_of(out["metrics"]),
     }
 
@@ -105,7 +114,7 @@ def deploy(s: Settings, paths: Paths, project: Project) -> dict:
     )
     with tempfile.TemporaryDirectory(prefix="clipwatch-deploy-") as tmp, exclusive(paths.retrain_lock):
         table = _snapshot(project, Path(tmp))
-        _checked(project, table)
+        _checked(table)
         artifacts = ArtifactStore(paths)
         outcome.champion_version = artifacts.current_name()
         store = open_store(s)

@@ -95,8 +95,8 @@ class FeedbackStore(Protocol):
     def recent(self, n: int) -> list[dict[str, str]]:
         """The last n rows' cells other than the vector, oldest first."""
 
-    def label_counts(self) -> dict[str, int]:
-        """Rows per target (action name), over every row stored."""
+    def label_counts(self, start: int = 0) -> dict[str, int]:
+        """Rows per target (action name), over the rows at positions start.. (every row by default)."""
 
     def read(self, positions: np.ndarray | None = None) -> FeedbackTable:
         """The rows at these positions (every row when None)."""

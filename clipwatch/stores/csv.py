@@ -77,8 +77,8 @@ class CsvStore:
     def recent(self, n: int) -> list[dict[str, str]]:
         return recent_rows(self.path, n)
 
-    def label_counts(self) -> dict[str, int]:
-        return self._labels.counts()
+    def label_counts(self, start: int = 0) -> dict[str, int]:
+        return self._labels.counts(start)
 
     def read(self, positions: np.ndarray | None = None, chunk_rows: int = 2000) -> FeedbackTable:
         """The rows at these positions (all when None). Lines are picked before any number is parsed, and

@@ -8,8 +8,10 @@ newline), so a row's target is the first cell after its vector.
 from __future__ import annotations
 
 import csv
-from collections import Counter
+from array import array
 from pathlib import Path
+
+import numpy as np
 
 from clipwatch.dataset import TARGET, restore_cell
 
@@ -17,18 +19,22 @@ from clipwatch.dataset import TARGET, restore_cell
 class LabelCounter:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._seen: tuple[int, int, Counter] | None = None  # (bytes counted, the header's target index, counts)
+        # Bytes counted, the header's target index, each action's index, and each row's action index in order.
+        self._seen: tuple[int, int, dict[str, int], array] | None = None
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, start: int = 0) -> dict[str, int]:
+        """Rows per action among those at positions start.. (a deployed project's lineage starts later)."""
         try:
             size = self.path.stat().st_size
         except FileNotFoundError:
             return {}
-        start, index, counts = self._seen if self._seen and self._seen[0] <= size else (0, -1, Counter())
-        counts = Counter(counts)
+        if self._seen and self._seen[0] <= size:
+            begin, index, names, rows = self._seen[0], self._seen[1], dict(self._seen[2]), array("I", self._seen[3])
+        else:
+            begin, index, names, rows = 0, -1, {}, array("I")
         with open(self.path, "rb") as fh:
-            fh.seek(start)
-            if start == 0:
+            fh.seek(begin)
+            if begin == 0:
                 header = next(csv.reader([fh.readline().decode("utf-8", "replace")]), [])
                 if TARGET not in header:
                     return {}
@@ -38,7 +44,8 @@ class LabelCounter:
                 if not line.endswith(b"\n"):
                     break  # a row still being written: counted next time
                 rest = line.split(b",", index)[-1].decode("utf-8", "replace")
-                counts[restore_cell(next(csv.reader([rest]))[0])] += 1
+                rows.append(names.setdefault(restore_cell(next(csv.reader([rest]))[0]), len(names)))
                 done += len(line)
-        self._seen = (done, index, counts)
-        return dict(counts)
+        self._seen = (done, index, names, rows)
+        tally = np.bincount(np.frombuffer(rows, dtype=np.uint32)[max(0, start) :], minlength=len(names))
+        return {name: int(tally[i]) for name, i in names.items() if tally[i]}

@@ -131,9 +131,10 @@ class PostgresStore:
         with self.pool.connection() as conn:
             return int(conn.execute("SELECT rows FROM feedback_counter WHERE id = 1").fetchone()[0])
 
-    def label_counts(self) -> dict[str, int]:
+    def label_counts(self, start: int = 0) -> dict[str, int]:
         with self.pool.connection() as conn:
-            return {t: int(n) for t, n in conn.execute("SELECT target, count(*) FROM feedback GROUP BY target")}
+            rows = conn.execute("SELECT target, count(*) FROM feedback WHERE seq >= %s GROUP BY target", (start,))
+            return {t: int(n) for t, n in rows}
 
     def recent(self, n: int) -> list[dict[str, str]]:
         with self.pool.connection() as conn:

@@ -53,7 +53,8 @@ def model_response(service: Service) -> ModelResponse:
         mode=service.settings.retrain_mode,
         allow_new_classes=service.settings.allow_new_classes,
         version_scores=store.summaries(),
-        feedback_actions=service.store.label_counts(),
+        # From where the live version's lineage learns: a deployed project's starts after the older feedback.
+        feedback_actions=service.store.label_counts(int(meta.get("training", {}).get("feedback_from", 0))),
     )
 
 

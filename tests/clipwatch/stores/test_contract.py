@@ -179,3 +179,6 @@ def test_rows_per_action_count_every_row_and_follow_new_appends(store):
     assert store.label_counts() == {"walk": 3, "=fall": 2}
     store.append(rows(1, seed=2, target="fight"))  # counted from where the last count ended
     assert store.label_counts() == {"walk": 3, "=fall": 2, "fight": 1}
+    # A deployed project's lineage learns from a later position on: the Model page counts from there.
+    assert store.label_counts(5) == {"fight": 1}
+    assert store.label_counts(3) == {"=fall": 2, "fight": 1}
