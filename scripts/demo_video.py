@@ -26,7 +26,9 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -58,7 +60,8 @@ from devtools.processes import (  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 FPS = 4
 RETRAIN_EVERY_K = 20
-TRAFFIC = 59  # with the one feedback sent in the browser: three retrains
+TRAFFIC = 179  # with the one feedback sent in the browser: nine multiples of k
+HELD_BACK = 60  # clips per held-back set, never fed back: the same yardstick before and after
 DOCS = ROOT / "docs"
 VIDEO_READY = "() => { const v = document.querySelector('video'); return !!v && v.readyState >= 2 }"
 PLAY_VIDEO = "() => { const v = document.querySelector('video'); v.muted = true; v.loop = true; v.play() }"
@@ -93,9 +96,8 @@ class Stack:
             "CLIPWATCH_DATA_DIR": str(self.data),
             "CLIPWATCH_ARTIFACTS_DIR": str(self.artifacts),
             "RETRAIN_EVERY_K": str(RETRAIN_EVERY_K),
-            # A minute of traffic is too little for the if_better gate to call reliably (docs/retrain-cycle.md:
-            # "the retrain cycle, shown"), so the demo promotes every challenger and says so.
-            "PROMOTION_POLICY": "always",
+            # The default gate: a challenger goes live only if it beats the champion and holds on the guard set.
+            "PROMOTION_POLICY": "if_better",
             # Every trigger on, and quick, so that drift and falling F1 fire within the demo's minute of traffic.
             "RETRAIN_TRIGGERS": "rows,drift,performance",
             "CLIPWATCH_RETRAIN_MIN_INTERVAL_S": "0",
@@ -107,6 +109,7 @@ class Stack:
         }
         self.env.pop("CLIPWATCH_API_KEY", None)
         self.procs: list[subprocess.Popen] = []
+        self.held_back: dict = {}  # the held-back accuracies the demo measured, for docs/demo.json
         self.logs = work / "logs"
         self.logs.mkdir()
 
@@ -218,24 +221,20 @@ def alert_html(a: dict) -> str:
 
 
 @contextmanager
-def live_alerts(stack: Stack, video: Path):
-    """FFmpeg plays `video` as a live MPEG-TS stream over UDP; clipwatch watch (in this process) watches it
-    with one rule (run, 3 windows); its webhook is a local page that shows each alert and its frame."""
-    from clipwatch.watch import Rule, Source, WatchConfig, Watcher
+def html_page(render: Callable[[], str], on_post: Callable[[dict], None] | None = None):
+    """A local page (refreshing itself every second) whose body render() makes; POSTed JSON goes to on_post."""
 
-    alerts: list[dict] = []
-
-    class Hook(BaseHTTPRequestHandler):
+    class Page(BaseHTTPRequestHandler):
         def do_POST(self):
-            alerts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            if on_post is not None:
+                on_post(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(204)
             self.end_headers()
 
         def do_GET(self):
-            items = "".join(alert_html(a) for a in alerts) or "<p>waiting for alerts...</p>"
             body = (
-                "<html><head><meta http-equiv='refresh' content='1'></head><body style='font-family:sans-serif'>"
-                f"<h1>Webhook receiver: {len(alerts)} alert(s)</h1>{items}</body></html>"
+                "<html><head><meta http-equiv='refresh' content='1'></head>"
+                f"<body style='font-family:sans-serif;margin:40px'>{render()}</body></html>"
             ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
@@ -245,28 +244,97 @@ def live_alerts(stack: Stack, video: Path):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    port = free_port()
-    config = WatchConfig(
-        [Source("camera", udp_source(port))],
-        [Rule("running", "run", min_confidence=0.5, consecutive=3, cooldown_s=600)],
-        webhook_url=f"{url}/alerts",
-    ).checked()
-    watcher = Watcher(config, stack.settings(), serve_metrics=False)
-    watcher.start()
-    ffmpeg = udp_stream(video, port)
     try:
-        yield url
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        ffmpeg.terminate()
-        ffmpeg.wait(10)
-        watcher.stop()
         server.shutdown()
 
 
-def record(stack: Stack, clip: Path, batch: list[Path], traffic_dir: Path, long_video: Path) -> Recorder:
+@contextmanager
+def live_alerts(stack: Stack, video: Path):
+    """FFmpeg plays `video` as a live MPEG-TS stream over UDP; clipwatch watch (in this process) watches it
+    with one rule (run, 3 windows); its webhook is a local page that shows each alert and its frame."""
+    from clipwatch.watch import Rule, Source, WatchConfig, Watcher
+
+    alerts: list[dict] = []
+
+    def render() -> str:
+        items = "".join(alert_html(a) for a in alerts) or "<p>waiting for alerts...</p>"
+        return f"<h1>Webhook receiver: {len(alerts)} alert(s)</h1>{items}"
+
+    with html_page(render, alerts.append) as url:
+        port = free_port()
+        config = WatchConfig(
+            [Source("camera", udp_source(port))],
+            [Rule("running", "run", min_confidence=0.5, consecutive=3, cooldown_s=600)],
+            webhook_url=f"{url}/alerts",
+        ).checked()
+        watcher = Watcher(config, stack.settings(), serve_metrics=False)
+        watcher.start()
+        ffmpeg = udp_stream(video, port)
+        try:
+            yield url
+        finally:
+            ffmpeg.terminate()
+            ffmpeg.wait(10)
+            watcher.stop()
+
+
+class Scoreboard:
+    """The live model's accuracy on two fixed held-back sets (plain and shifted clips, never fed back),
+    measured through the API at each point of the story, as a page to film."""
+
+    def __init__(self, client: ApiClient, plain: list[Path], shifted: list[Path]):
+        self.client, self.sets = client, {"plain": plain, "shifted": shifted}
+        self.rows: list[dict] = []
+
+    def measure(self, when: str, which: tuple[str, ...] = ("plain", "shifted")) -> dict:
+        row = {"when": when, "version": self.client.model()["version"]}
+        for name in which:
+            clips = self.sets[name]
+            row[name] = sum(self.client.predict(c.name, c.read_bytes())["label"] == c.parent.name for c in clips) / len(
+                clips
+            )
+        self.rows.append(row)
+        print(f"demo-video:   held-back accuracy {row}", flush=True)
+        return row
+
+    def render(self) -> str:
+        def cell(row: dict, name: str) -> str:
+            return f"{row[name]:.2f}" if name in row else "&ndash;"
+
+        body = "".join(
+            f"<tr><td>{r['when']}</td><td>{r['version']}</td>"
+            f"<td>{cell(r, 'plain')}</td><td>{cell(r, 'shifted')}</td></tr>"
+            for r in self.rows
+        )
+        n = len(self.sets["plain"])
+        return (
+            "<h1>The live model on held-back clips (never fed back)</h1>"
+            f"<p style='font-size:20px'>{n} plain and {n} shifted rendered clips, from a range the traffic never "
+            "reaches; each predicted through the API. Accuracy:</p>"
+            "<table style='font-size:30px;border-collapse:collapse' cellpadding=14 border=1>"
+            "<tr><th>when</th><th>live version</th><th>plain clips</th><th>shifted clips</th></tr>"
+            f"{body}</table>"
+        )
+
+
+def settled(page, timeout: int = 120_000) -> None:
+    """Until the page's script has finished its run: a click mid-run can be dropped by the rerun."""
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", state="attached", timeout=timeout)
+
+
+def record(
+    stack: Stack,
+    clip: Path,
+    batch: list[Path],
+    traffic_dir: Path,
+    long_video: Path,
+    held_back: tuple[list[Path], list[Path]],
+    teach: Teaching,
+) -> Recorder:
     from playwright.sync_api import sync_playwright
 
     from clipwatch.client.simulate import simulate
@@ -289,38 +357,38 @@ def record(stack: Stack, clip: Path, batch: list[Path], traffic_dir: Path, long_
             rec.step("start", "clipwatch: the web app, talking to the serving API; the model is version 1")
             page.goto(webapp, wait_until="networkidle")
             page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
-            rec.hold(6)
+            rec.hold(4)
 
             rec.step("upload", "1. Upload a clip: the browser previews it before anything is sent")
             page.set_input_files("input[type=file]", str(clip))
             rec.until(lambda: page.evaluate(VIDEO_READY), 60)
             page.evaluate(PLAY_VIDEO)
-            rec.hold(5)
+            rec.hold(3)
 
             rec.step("predict", "2. Predict: the label, the sampled frames the CNN saw, every class's probability")
             page.get_by_role("button", name="Predict").click()
             rec.until(visible(page, "Predicted action"), 120)
             rec.hold(2)
             rec.poster = len(rec.frames) - 1
-            rec.hold(2)
+            rec.hold(1)
             page.mouse.wheel(0, 450)
-            rec.hold(4)
+            rec.hold(3)
 
             rec.step("feedback", "3. Send feedback: the true label becomes a row of prod_data.csv")
             page.get_by_role("button", name="Send feedback").scroll_into_view_if_needed()
             page.get_by_role("button", name="Send feedback").click()
             rec.until(visible(page, "prod_data.csv now has 1 rows"), 60)
-            rec.hold(4)
+            rec.hold(3)
 
             rec.step("batch", f"4. Batch: {len(batch)} clips scored through /predict/batch, a table and a CSV")
             page.goto(f"{webapp}/batch", wait_until="networkidle")
             page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
             page.set_input_files("input[type=file]", [str(c) for c in batch])
             rec.until(lambda: page.get_by_role("button", name=f"Score {len(batch)} clips").is_visible(), 60)
-            rec.hold(2)
+            rec.hold(1)
             page.get_by_role("button", name=f"Score {len(batch)} clips").click()
             rec.until(visible(page, f"{len(batch)} scored"), 180)
-            rec.hold(6)
+            rec.hold(4)
 
             rec.step(
                 "timeline", "5. Timeline of a 45 s recording: each action found window by window; click to play it"
@@ -344,87 +412,229 @@ def record(stack: Stack, clip: Path, batch: list[Path], traffic_dir: Path, long_
             rec.step("watch", "6. clipwatch watch: a live stream (FFmpeg, UDP); the 'run' alert reaches a webhook")
             with live_alerts(stack, long_video) as alerts_page:
                 page.goto(alerts_page, wait_until="load")
-                rec.until(visible(page, "alert: run"), 90, max_seconds=14)
-                rec.hold(5)
+                rec.until(visible(page, "alert: run"), 90, max_seconds=10)
+                rec.hold(3)
 
-            rec.step(
-                "traffic",
-                f"7. Shifted traffic (clipwatch simulate): a retrain every {RETRAIN_EVERY_K} feedback rows "
-                "(policy 'always' for the demo)",
-            )
-            done = threading.Event()
-            lines: list[str] = []
+            key = stack.settings().api_key.get_secret_value()
+            client = ApiClient(api, key, timeout=120)
+            board = Scoreboard(client, *held_back)
+            before = board.measure("before the shift")
+            with html_page(board.render) as board_url:
+                rec.step(
+                    "heldback",
+                    f"7. Held-back clips, never fed back: {before['version']} scores {before['plain']:.2f} on plain "
+                    f"ones, {before['shifted']:.2f} once the look shifts",
+                )
+                page.goto(board_url, wait_until="load")
+                rec.hold(8)
 
-            def traffic() -> None:
-                try:
+                rec.step(
+                    "traffic",
+                    f"8. Shifted traffic with feedback: retrains every {RETRAIN_EVERY_K} rows, on drift and on falling "
+                    "F1; the default if_better gate decides",
+                )
+                done = threading.Event()
+                lines: list[str] = []
 
-                    def on_line(line: str) -> None:
-                        lines.append(line)
-                        if line.startswith("retrain"):
-                            run_reports(stack.settings())  # what the watcher does after each retrain
+                def traffic() -> None:
+                    try:
 
-                    key = stack.settings().api_key.get_secret_value()
-                    simulate(ApiClient(api, key, timeout=120), traffic_dir, n=TRAFFIC, shift=True, echo=on_line)
-                finally:
-                    done.set()
+                        def on_line(line: str) -> None:
+                            lines.append(line)
+                            if line.startswith("retrain"):
+                                run_reports(stack.settings())  # what the watcher does after each retrain
 
-            thread = threading.Thread(target=traffic, daemon=True)
-            thread.start()
-            page.goto(f"{webapp}/model", wait_until="networkidle")
-            last_reload = time.monotonic()
+                        simulate(ApiClient(api, key, timeout=120), traffic_dir, n=TRAFFIC, shift=True, echo=on_line)
+                    finally:
+                        done.set()
 
-            def traffic_done() -> bool:
-                nonlocal last_reload
-                if time.monotonic() - last_reload > 8:  # the Model page as a user refreshing it would see it
-                    page.reload(wait_until="networkidle")
-                    last_reload = time.monotonic()
-                return done.is_set()
+                thread = threading.Thread(target=traffic, daemon=True)
+                thread.start()
+                page.goto(f"{webapp}/model", wait_until="networkidle")
+                last_reload = time.monotonic()
 
-            rec.until(traffic_done, 900, max_seconds=55)
-            thread.join()
-            for line in lines:
-                print(f"demo-video:   {line}", flush=True)
-            history = ApiClient(api, stack.settings().api_key.get_secret_value(), timeout=60).model()["history"]
-            # The drift and performance triggers are checked every 2 s: give them the time to answer too.
-            deadline = time.monotonic() + 120
-            while not {"drift", "performance"} <= fired(history) and time.monotonic() < deadline:
-                time.sleep(2)
-                history = ApiClient(api, stack.settings().api_key.get_secret_value(), timeout=60).model()["history"]
+                def traffic_done() -> bool:
+                    nonlocal last_reload
+                    if time.monotonic() - last_reload > 8:  # the Model page as a user refreshing it would see it
+                        page.reload(wait_until="networkidle")
+                        last_reload = time.monotonic()
+                    return done.is_set()
 
-            promoted = sum(e["outcome"] == "promoted" for e in history)
-            rec.step("model", f"8. Model page: {promoted} of {len(history)} challengers promoted; each version's score")
-            page.reload(wait_until="networkidle")
-            rec.until(visible(page, "Retrain history"), 60)
-            rec.hold(8)
+                rec.until(traffic_done, 1800, max_seconds=36)
+                thread.join()
+                for line in lines:
+                    print(f"demo-video:   {line}", flush=True)
+                history = client.model()["history"]
+                # The drift and performance triggers are checked every 2 s: give them the time to answer too.
+                deadline = time.monotonic() + 120
+                while not {"drift", "performance"} <= fired(history) and time.monotonic() < deadline:
+                    time.sleep(2)
+                    history = client.model()["history"]
+                while client.model()["retrain"]["running"]:
+                    time.sleep(1)
+                history = client.model()["history"]
 
-            kinds = ", ".join(f"{n} by {k}" for k, n in sorted(count_triggers(history).items()))
-            rec.step("triggers", f"9. What started each retrain, and why: {kinds} (RETRAIN_TRIGGERS)")
-            page.get_by_text("Retrain history").scroll_into_view_if_needed()
-            rec.hold(12)
-            page.mouse.wheel(0, 500)
-            rec.hold(6)
+                promoted = sum(e["outcome"] == "promoted" for e in history)
+                rec.step(
+                    "model", f"9. Model page: {promoted} of {len(history)} challengers promoted by the if_better gate"
+                )
+                page.reload(wait_until="networkidle")
+                rec.until(visible(page, "Retrain history"), 60)
+                rec.hold(6)
 
-            rec.step("reports", "10. Evidently: embedding drift and F1 over time as the shifted feedback accumulates")
+                kinds = ", ".join(f"{n} by {k}" for k, n in sorted(count_triggers(history).items()))
+                rec.step("triggers", f"10. What started each retrain, and why: {kinds} (RETRAIN_TRIGGERS)")
+                page.get_by_text("Retrain history").scroll_into_view_if_needed()
+                rec.hold(8)
+
+                after = board.measure("after the retrains", ("shifted",))
+                rec.step(
+                    "recovered",
+                    f"11. The same held-back shifted clips: {before['version']} {before['shifted']:.2f}, now "
+                    f"{after['version']} {after['shifted']:.2f} (plain clips were {before['plain']:.2f})",
+                )
+                page.goto(board_url, wait_until="load")
+                rec.hold(9)
+                stack.held_back = {"before": before, "after": after, "policy": "if_better", "promoted": promoted}
+
+            rec.step("reports", "12. Evidently: embedding drift and F1 over time as the shifted feedback accumulates")
             project = httpx.get(stack.url("evidently") + "/api/projects", timeout=30).json()[0]["id"]
             page.goto(f"{stack.url('evidently')}/projects/{project}", wait_until="networkidle")
-            rec.hold(8)
-            page.mouse.wheel(0, 900)
-            rec.hold(8)
+            rec.hold(6)
             page.mouse.wheel(0, 900)
             rec.hold(6)
 
-            rec.step("docs", "11. The serving API: OpenAPI docs for predict, batch, feedback, model")
-            page.goto(f"{api}/docs", wait_until="networkidle")
-            rec.hold(10)
+            teach_actions(rec, page, webapp, client, teach)
 
-            rec.step("metrics", "12. Prometheus metrics: requests, latency, predictions, feedback, retrains")
+            rec.step("docs", "17. The serving API: OpenAPI docs for predict, feedback, model, projects")
+            page.goto(f"{api}/docs", wait_until="networkidle")
+            rec.hold(6)
+
+            rec.step("metrics", "18. Prometheus metrics: requests, latency, predictions, feedback, retrains")
             page.goto(f"{api}/metrics", wait_until="load")
             page.evaluate("() => window.scrollTo(0, document.body.scrollHeight / 3)")
-            rec.hold(9)
+            rec.hold(6)
             rec.close()
         finally:
             browser.close()
     return rec
+
+
+@dataclass
+class Teaching:
+    """What the "Your actions" step teaches: clips per action, a clip of one of them kept out to classify,
+    and a clip of neither."""
+
+    actions: dict[str, list[Path]]
+    try_clip: Path
+    try_action: str
+    unfamiliar: Path
+    source: str
+
+
+def teaching_clips(work: Path) -> Teaching:
+    """Real footage when ../shared/data/real-clips is there (UCF101 bench press and diving, a Kinetics
+    skateboarding clip as the unfamiliar one); else rendered clips and a clip of noise."""
+    real = Path(os.environ.get("CLIPWATCH_REAL_CLIPS", ROOT.parent / "shared" / "data" / "real-clips"))
+    ucf = real / "ucf101"
+    if (
+        (ucf / "BenchPress").is_dir()
+        and (ucf / "Diving").is_dir()
+        and (real / "kinetics400" / "skateboarding").is_dir()
+    ):
+        bench, diving = sorted((ucf / "BenchPress").iterdir()), sorted((ucf / "Diving").iterdir())
+        return Teaching(
+            {"bench press": bench[:4], "diving": diving[:4]},
+            diving[4],
+            "diving",
+            sorted((real / "kinetics400" / "skateboarding").iterdir())[0],
+            "real footage (UCF101, Kinetics)",
+        )
+    from clipwatch.client.simulate import traffic_clips
+
+    squat = traffic_clips(work / "teach", ["squat"], 5, shift=True, seed=11, start=9000)
+    jump = traffic_clips(work / "teach", ["jump"], 5, shift=True, seed=11, start=9000)
+    noise = work / "teach" / "noise.mp4"
+    write_noise(noise)
+    return Teaching({"lift": squat[:4], "hop": jump[:4]}, jump[4], "hop", noise, "rendered clips")
+
+
+def write_noise(out: Path, seconds: int = 3) -> None:
+    import av
+
+    rng = np.random.default_rng(0)
+    with av.open(str(out), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for _ in range(25 * seconds):
+            frame = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def teach_actions(rec: Recorder, page, webapp: str, client: ApiClient, teach: Teaching) -> None:
+    """The "Your actions" page: two actions from a few clips each, an estimate, a deploy; then a clip of
+    one of them classified, and a clip of neither flagged (each caption says what the API answered)."""
+    names = " and ".join(f"'{a}'" for a in teach.actions)
+    per = len(next(iter(teach.actions.values())))
+    rec.step("teach", f"13. Your actions: teach {names} from {per} clips each ({teach.source}), then estimate")
+    page.goto(f"{webapp}/actions", wait_until="networkidle")
+    page.get_by_role("textbox", name="Project name").fill("gym")
+    page.get_by_role("button", name="Create").click()
+    rec.until(visible(page, "No clips yet"), 60)
+    for action, files in teach.actions.items():
+        settled(page)
+        page.get_by_role("textbox", name="Action", exact=True).fill(action)
+        page.set_input_files("input[type=file]", [str(f) for f in files])
+        rec.until(visible(page, files[-1].name), 60)
+        page.get_by_text("Name each clip's recording from its file name").click()
+        page.get_by_role("button", name="Add clips").click()
+        rec.until(visible(page, f"Added {len(files)} clip(s)."), 300, max_seconds=6)
+    settled(page)
+    page.get_by_text(f"{next(iter(teach.actions))}: {per} clips").click()  # its stills
+    rec.hold(3)
+    settled(page)
+    page.get_by_role("button", name="Estimate").click()
+    rec.until(visible(page, "Measured by"), 300, max_seconds=4)
+    page.get_by_text("Measured by").scroll_into_view_if_needed()
+    rec.hold(5)
+
+    rec.step("deploy", "14. Train and deploy: a version of these clips goes live, and switching back is one click")
+    settled(page)
+    page.get_by_role("button", name="Train and deploy").click()
+    rec.until(visible(page, "is live: it knows"), 300, max_seconds=4)
+    page.get_by_text("is live: it knows").scroll_into_view_if_needed()
+    rec.hold(4)
+
+    answer = client.predict(teach.try_clip.name, teach.try_clip.read_bytes())
+    rec.step(
+        "classify",
+        f"15. A {teach.try_action} clip it was not taught with: the new model says '{answer['label']}' "
+        f"({answer['confidence']:.0%})",
+    )
+    classify(rec, page, webapp, teach.try_clip)
+    answer = client.predict(teach.unfamiliar.name, teach.unfamiliar.read_bytes())
+    verdict = (
+        "flagged: unlike any clip it learned from, so its label is only a guess"
+        if answer.get("familiar") is False
+        else f"not flagged (novelty {answer.get('novelty')})"
+    )
+    rec.step("unfamiliar", f"16. A clip of neither action: {verdict}")
+    classify(rec, page, webapp, teach.unfamiliar)
+
+
+def classify(rec: Recorder, page, webapp: str, clip: Path) -> None:
+    page.goto(webapp, wait_until="networkidle")
+    page.wait_for_selector("input[type=file]", state="attached", timeout=60_000)
+    page.set_input_files("input[type=file]", str(clip))
+    page.get_by_role("button", name="Predict").wait_for(timeout=120_000)
+    settled(page)
+    page.get_by_role("button", name="Predict").click()
+    rec.until(lambda: page.get_by_test_id("stMetricValue").first.is_visible(), 120, max_seconds=3)
+    page.mouse.wheel(0, 350)
+    rec.hold(5)
 
 
 def count_triggers(history: list[dict]) -> dict[str, int]:
@@ -467,7 +677,7 @@ def compose(jpeg: bytes, caption: str) -> Image.Image:
     return frame
 
 
-def write_extras(rec: Recorder) -> None:
+def write_extras(rec: Recorder, extra: dict) -> None:
     steps = [
         {
             "key": s["key"],
@@ -477,7 +687,7 @@ def write_extras(rec: Recorder) -> None:
         }
         for s in rec.steps
     ]
-    meta = {"fps": FPS, "width": WIDTH, "height": HEIGHT, "frames": len(rec.frames), "steps": steps}
+    meta = {"fps": FPS, "width": WIDTH, "height": HEIGHT, "frames": len(rec.frames), "steps": steps, **extra}
     (DOCS / "demo.json").write_text(json.dumps(meta, indent=2) + "\n")
     # The poster: the prediction with its probabilities; the GIF: one frame per step, small.
     predict = next(s for s in rec.steps if s["key"] == "predict")
@@ -513,14 +723,25 @@ def main() -> int:
 
     long_video = work / "practice.mp4"
     render_long([("clap", 15), ("run", 15), ("wave", 15)], long_video, seed=5, gop=25)
+    from clipwatch.client.simulate import EVAL_START
+    from clipwatch.synth.actions import ACTIONS
+
+    # The yardstick: clips from a range the traffic never reaches, plain and shifted, never fed back.
+    held_back = tuple(
+        traffic_clips(
+            work / f"held-back-{kind}", sorted(ACTIONS), HELD_BACK, shift=kind == "shifted", seed=0, start=EVAL_START
+        )
+        for kind in ("plain", "shifted")
+    )
+    teach = teaching_clips(work)
     try:
         stack.start()
-        rec = record(stack, clip, batch, work / "traffic", long_video)
+        rec = record(stack, clip, batch, work / "traffic", long_video, held_back, teach)
     finally:
         stack.stop()
     DOCS.mkdir(exist_ok=True)
     encode(rec, args.out)
-    write_extras(rec)
+    write_extras(rec, {"held_back": stack.held_back, "teach_source": teach.source})
     shutil.rmtree(work, ignore_errors=True)
     size = args.out.stat().st_size / 1e6
     print(

@@ -18,10 +18,16 @@ STEPS = [
     "batch",
     "timeline",
     "watch",
+    "heldback",
     "traffic",
     "model",
     "triggers",
+    "recovered",
     "reports",
+    "teach",
+    "deploy",
+    "classify",
+    "unfamiliar",
     "docs",
     "metrics",
 ]
@@ -60,6 +66,19 @@ def test_every_step_is_captioned_in_order_and_visible_in_the_frames(video):
         errors = {k: float(np.abs(shown - bar).mean()) for k, bar in bars.items()}
         assert min(errors, key=errors.get) == s["key"], (s["caption"], errors)
         assert errors[s["key"]] < 8, (s["caption"], errors[s["key"]])
+
+
+def test_the_demo_shows_the_shift_hurting_and_the_default_gate_recovering_with_the_numbers_on_screen():
+    meta = json.loads((DOCS / "demo.json").read_text())
+    held = meta["held_back"]
+    before, after = held["before"], held["after"]
+    assert held["policy"] == "if_better" and held["promoted"] >= 1
+    assert before["shifted"] < before["plain"]  # the shift hurts the model it starts with
+    assert after["shifted"] > before["shifted"]  # and the retrains it let through win some of it back
+    captions = {s["key"]: s["caption"] for s in meta["steps"]}
+    assert f"{before['plain']:.2f}" in captions["heldback"] and f"{before['shifted']:.2f}" in captions["heldback"]
+    assert f"{after['shifted']:.2f}" in captions["recovered"]
+    assert "flagged" in captions["unfamiliar"]  # the clip of neither action is called unfamiliar
 
 
 def test_the_readme_shows_the_poster_and_the_loop():
