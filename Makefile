@@ -54,6 +54,7 @@ bench: artifacts
 	$(BIN)/python benchmarks/accuracy_cost.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/retrain_modes.py
+	$(BIN)/python benchmarks/recovery.py
 	$(BIN)/python benchmarks/default_cost.py
 	$(BIN)/python benchmarks/timeline.py
 	$(BIN)/python benchmarks/watch.py

@@ -57,7 +57,7 @@ def test_each_action_says_what_it_still_needs_and_a_random_fold_estimate_is_flag
     assert not at.exception
     labels = [e.label for e in at.expander]
     assert "fall: 4 clips, 2 recordings (ready)" in labels
-    assert f"ok: 4 clips, 1 recordings ({needs[0]})" in labels
+    assert f"ok: 4 clips, 1 recording ({needs[0]})" in labels
     next(b for b in at.button if b.label == "Estimate").click().run()
     assert not at.exception
     assert [m.value for m in at.metric][:1] == ["0.875"]

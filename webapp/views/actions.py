@@ -121,7 +121,8 @@ if not actions:
 st.subheader("Actions")
 for a in actions:
     needs = "; ".join(a["needs"]) or "ready"
-    with st.expander(f"{a['action']}: {a['clips']} clips, {a['recordings']} recordings ({needs})"):
+    recordings = f"{a['recordings']} recording{'' if a['recordings'] == 1 else 's'}"
+    with st.expander(f"{a['action']}: {a['clips']} clips, {recordings} ({needs})"):
         mine = [c for c in view["clips"] if c["action"] == a["action"]]
         cols = st.columns(6)
         for i, c in enumerate(mine[:60]):
