@@ -26,6 +26,28 @@ from clipwatch.service.uploads import Upload, UploadedFile
 from clipwatch.video import ClipError
 
 HEADROOM = 512 * 2**20  # free space a project upload leaves on the data volume, at least
+# What reading a zip's table of contents may cost: zipfile holds one object per entry, so a small
+# archive of a million empty entries would otherwise cost hundreds of MB before a byte is unpacked.
+MAX_ZIP_ENTRIES = 10_000
+MAX_ZIP_DIRECTORY = 2 * 2**20  # bytes of names: what ZipFile parses, whatever count the end record claims
+EOCD = b"PK\x05\x06"
+
+
+def zip_directory(path: Path) -> tuple[int, int]:
+    """(entries, bytes) of a zip's central directory, read from its end record alone; ProjectError for
+    zip64 archives (their counts live elsewhere) and files with no end record."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - (22 + 65535)))  # the end record, after at most a 64 KiB comment
+        tail = fh.read()
+    at = tail.rfind(EOCD)
+    if at < 0 or len(tail) - at < 22:
+        raise ProjectError("not a zip file (no end of central directory)", 422)
+    entries = int.from_bytes(tail[at + 10 : at + 12], "little")
+    directory = int.from_bytes(tail[at + 12 : at + 16], "little")
+    if entries == 0xFFFF or directory == 0xFFFFFFFF:
+        raise ProjectError("zip64 archives are not taken: send the clips in smaller zips", 413)
+    return entries, directory
 
 
 def name_prefix(filename: str) -> str:
@@ -42,6 +64,13 @@ class Teaching:
         """The clips of a folder-per-class zip as (file, action, recording), written under out."""
         limit, total_limit = int(self.settings.max_upload_mb * 2**20), int(self.settings.project_zip_max_mb * 2**20)
         found, total = [], 0
+        entries, directory = zip_directory(zf.path)
+        if entries > MAX_ZIP_ENTRIES or directory > MAX_ZIP_DIRECTORY:
+            raise ProjectError(
+                f"{zf.filename}: {entries} entries ({directory / 2**20:.1f} MB of names) is more than a zip of clips "
+                f"needs (at most {MAX_ZIP_ENTRIES} entries, {MAX_ZIP_DIRECTORY // 2**20} MB)",
+                413,
+            )
         try:
             archive = zipfile.ZipFile(zf.path)
         except zipfile.BadZipFile:

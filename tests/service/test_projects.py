@@ -202,3 +202,14 @@ def test_a_deploy_no_better_than_chance_is_refused_and_leaves_everything_as_it_w
     assert client.get("/model").json()["version"] == before
     assert table_sha256(paths.ref_data) == ref
     assert client.get("/model").json()["history"][-1]["outcome"] == "kept"
+
+
+def test_a_zip_of_countless_entries_is_refused_before_its_table_of_contents_is_read(client):
+    # zipfile keeps an object per entry: a small zip of many empty names must not cost the server its memory.
+    client.post("/projects", json={"name": "many"})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(10_001):
+            zf.writestr(f"fall/{i}.txt", b"")
+    r = add(client, "many", [("files", ("many.zip", buf.getvalue(), "application/zip"))])
+    assert r.status_code == 413 and "10001 entries" in r.json()["detail"]
