@@ -57,9 +57,12 @@ def test_every_reader_refuses_a_clip_over_the_frame_budget(long_gop, monkeypatch
 
 def test_a_requests_clips_share_one_budget(long_gop):
     sample_clip(long_gop["h264"], settings(), k=2)  # warm: the first decode in a process costs more
-    alone = RequestBudget(cpu_s=60)
-    sample_clip(long_gop["h264"], settings(), cancel=alone, k=2)
-    one_clip = alone.spent  # what one decode of this clip costs
+    costs = []
+    for _ in range(3):  # the least of three: one slow measurement would make room for two clips below
+        alone = RequestBudget(cpu_s=60)
+        sample_clip(long_gop["h264"], settings(), cancel=alone, k=2)
+        costs.append(alone.spent)
+    one_clip = min(costs)  # what one decode of this clip costs, at least
     assert one_clip > 0
     request = RequestBudget(cpu_s=1.5 * one_clip)
     sample_clip(long_gop["h264"], settings(), cancel=request, k=2)  # the first clip fits...
