@@ -89,7 +89,8 @@ class Teaching:
                         413,
                     )
                 action = parts[-2]  # the folder that holds the clip, whatever folders lie above it
-                dest = out / f"z{len(found)}{PurePosixPath(parts[-1]).suffix.lower()}"
+                # Numbered after the clips before it, this zip's and earlier zips' of the same request alike.
+                dest = out / f"z{count + len(found)}{PurePosixPath(parts[-1]).suffix.lower()}"
                 written = 0
                 with archive.open(info) as src, open(dest, "wb") as fh:
                     while block := src.read(1 << 20):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from clipwatch.dataset import read_embeddings
 from clipwatch.paths import Paths
 from clipwatch.reference import table_sha256
 
@@ -104,10 +105,19 @@ def test_a_zip_laid_out_folder_per_class_adds_every_clip_under_its_folder(client
                 zf.write(p, f"my clips/{action}/{p.name}")
         zf.writestr("my clips/notes.txt", "not a clip")
         zf.writestr("__MACOSX/punch/._x.mp4", "resource fork")
-    r = add(client, "zipped", [("files", ("clips.zip", buf.getvalue(), "application/zip"))], recording_from="name")
+    other = io.BytesIO()
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.write(sorted((videos / "wave").glob("*.mp4"))[0], "block/wave_0.mp4")
+    zips = [("files", ("clips.zip", buf.getvalue(), "application/zip")), ("files", ("more.zip", other.getvalue(), "x"))]
+    r = add(client, "zipped", zips, recording_from="name")
     assert r.status_code == 200, r.text
-    assert sorted(c["action"] for c in r.json()["added"]) == ["kick", "kick", "punch", "punch"]
+    assert sorted(c["action"] for c in r.json()["added"]) == ["block", "kick", "kick", "punch", "punch"]
     assert all(c["recording"] for c in r.json()["added"])  # named from each file's name
+    # Two zips in one request: the second one's clips did not overwrite the first one's while unpacked.
+    X, _, _ = read_embeddings(
+        Paths.from_settings(client.app.state.service.settings).projects / "zipped" / "ref_data.csv"
+    )
+    assert len({tuple(v) for v in X}) == 5
 
 
 def test_a_zip_bomb_is_refused_by_what_it_unpacks_to_not_what_it_claims(client_for):
