@@ -72,7 +72,10 @@ async def create_project(body: NewProject, service: ServiceDep) -> dict:
         raise ProjectError(f"a project {project.name!r} exists already", 409)
     if len(list_projects(service.paths)) >= service.settings.project_max_count:
         raise ProjectError(f"{service.settings.project_max_count} projects exist (CLIPWATCH_PROJECT_MAX_COUNT)", 409)
-    project.root.mkdir(parents=True)
+    try:
+        project.root.mkdir(parents=True)
+    except FileExistsError:  # created by another request meanwhile
+        raise ProjectError(f"a project {project.name!r} exists already", 409) from None
     return _view(project)
 
 
