@@ -137,10 +137,9 @@ def reference_of(paths: Paths, version: str, metadata: dict) -> str | None:
     return json.loads(index.read_text()).get(version) if index.is_file() else None
 
 
-def note_unrecorded(paths: Paths, versions: dict[str, dict]) -> None:
-    """Record the current reference set for every version whose metadata names none (all published before
-    it was recorded, on the reference set of the time), before a deploy replaces it."""
-    sha = table_sha256(paths.ref_data)
+def note_unrecorded(paths: Paths, versions: dict[str, dict], sha: str | None) -> None:
+    """Record the current reference set (its digest, sha) for every version whose metadata names none (all
+    published before it was recorded, on the reference set of the time), before a deploy replaces it."""
     index = paths.reference_archive / "versions.json"
     known = json.loads(index.read_text()) if index.is_file() else {}
     missing = {v: sha for v, meta in versions.items() if v not in known and reference_of(paths, v, meta) is None}

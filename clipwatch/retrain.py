@@ -27,6 +27,7 @@ from clipwatch.contract import REBUILD, check_table, from_metadata, mismatches
 from clipwatch.dataset import read_embeddings
 from clipwatch.errors import DatasetError
 from clipwatch.history import RetrainOutcome, now
+from clipwatch.lineage import feedback_start, rows_seen
 from clipwatch.paths import Paths
 from clipwatch.quality import classification_metrics, compare, cross_fit, headline
 from clipwatch.reference import table_sha256
@@ -39,21 +40,6 @@ log = logging.getLogger(__name__)
 
 MIN_PROD_ROWS = 4
 MIN_CALIBRATION_ROWS = 20  # new rows a challenger's own temperature is fitted on, at least
-
-
-def rows_seen(champion_training: dict, n_prod: int) -> int:
-    """How many leading prod rows the champion could have trained on (prod_data.csv is append-only)."""
-    if "prod_rows_seen" in champion_training:
-        seen = int(champion_training["prod_rows_seen"])
-    else:  # versions published before prod_rows_seen was recorded
-        seen = int(champion_training.get("rows_prod", 0)) + int(champion_training.get("rows_holdout", 0))
-    return seen if seen <= n_prod else 0  # prod_data.csv was replaced: every row is new to the champion
-
-
-def feedback_start(champion_training: dict, n_prod: int) -> int:
-    """The first feedback row the champion's lineage learns from (0 unless a project deploy set it)."""
-    start = int(champion_training.get("feedback_from", 0))
-    return start if start <= n_prod else 0  # the store was replaced: every row is the lineage's
 
 
 def challenge(s: Settings, paths: Paths, trigger: Trigger) -> RetrainOutcome:

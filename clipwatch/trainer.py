@@ -50,6 +50,7 @@ class Trainer:
         self.outcomes: list[RetrainOutcome] = []
         self.stopping = threading.Event()
         recover(Paths.from_settings(settings), "trainer")  # fails the deploys a killed trainer was running
+        self._job_folders: dict[str, int] = {}  # what run_queued saw at the last look
 
     def _heard(self, outcome: RetrainOutcome) -> None:
         self.outcomes.append(outcome)
@@ -67,7 +68,7 @@ class Trainer:
         if queued:
             log.info("feedback count %d reached %d: retrain queued", rows, queued)
         # Deploys asked of a read-only API (clipwatch.projects.jobs): run here, where artifacts are writable.
-        if ran := run_queued(self.settings):
+        if ran := run_queued(self.settings, seen=self._job_folders):
             log.info("ran %d project deploy(s)", ran)
         return queued
 

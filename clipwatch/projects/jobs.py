@@ -22,6 +22,7 @@ from pathlib import Path
 
 from clipwatch.errors import ClipwatchError
 from clipwatch.paths import Paths
+from clipwatch.process_identity import alive
 from clipwatch.process_identity import started as start_time
 from clipwatch.projects.names import PROJECT_JOB_ID
 from clipwatch.projects.store import Project, ProjectError, list_projects
@@ -110,7 +111,7 @@ def _orphaned(job: dict) -> bool:
     pid, _, started = rest.partition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
-    return int(pid) != os.getpid() and (not Path(f"/proc/{pid}").exists() or start_time(int(pid)) != started)
+    return int(pid) != os.getpid() and not alive(int(pid), started)
 
 
 def recover(paths: Paths, runs_in: str) -> list[tuple[Project, str]]:
@@ -154,11 +155,26 @@ def run(s: Settings, paths: Paths, project: Project, job_id: str, on_live=None) 
     return job
 
 
-def run_queued(s: Settings, kinds: tuple[str, ...] = ("deploy", "rollback")) -> int:
-    """Run every queued job of these kinds in any project (the trainer's part); how many ran."""
+def run_queued(s: Settings, kinds: tuple[str, ...] = ("deploy", "rollback"), seen: dict | None = None) -> int:
+    """Run every queued job of these kinds in any project (the trainer's part); how many ran.
+
+    seen: the jobs folders' modification times at the last look, kept by the caller. Every job file is
+    written by renaming into its folder, so a folder that has not changed holds no new queued job, and
+    a trainer that looks every second reads no job file until one is added."""
     paths, ran = Paths.from_settings(s), 0
     for name in list_projects(paths):
         project = Project(paths, name)
+        folder = project.root / "jobs"
+        if seen is not None:
+            try:
+                stamp = folder.stat().st_mtime_ns
+            except FileNotFoundError:
+                continue
+            # Unchanged, and not within the last 2 s: a coarse clock could give a change made just after
+            # the last look that very stamp.
+            if seen.get(name) == stamp and time.time_ns() - stamp > 2_000_000_000:
+                continue
+            seen[name] = stamp
         for job in reversed(jobs_of(project)):
             if job["status"] == "queued" and job["kind"] in kinds and run(s, paths, project, job["id"]):
                 ran += 1

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipwatch.contract import check_table, write_sidecar
+from clipwatch.contract import check_table, read_sidecar, write_sidecar
 from clipwatch.dataset import (
     ACTION_NAME,
     ACTION_RULE,
@@ -117,39 +117,39 @@ class Project:
         with exclusive(self.root / ".lock"):
             yield
 
-    def _rows(self) -> tuple[np.ndarray, list[Clip]]:
-        """The table's vectors and clips, in row order (empty when there is none yet)."""
+    def _rows(self, vectors: bool = True) -> tuple[np.ndarray, list[Clip]]:
+        """The table's clips in row order, and their vectors unless vectors=False (empty when no table yet)."""
         if not self.table.is_file():
             return np.zeros((0, 0), np.float32), []
         import pandas as pd
 
-        df = pd.read_csv(self.table, dtype=str, keep_default_na=False, float_precision="round_trip", engine="c")
-        cols = [c for c in df.columns if c.startswith("emb_")]
-        X = df[cols].astype(np.float32).to_numpy()
+        cells = [TARGET, "clip", "recording"]
+        df = pd.read_csv(
+            self.table,
+            dtype=str,
+            keep_default_na=False,
+            engine="c",
+            usecols=None if vectors else cells,  # the page's listing reads no vector
+        )
+        X = df[[c for c in df.columns if c.startswith("emb_")]].astype(np.float32).to_numpy()
         clips = []
         for clip, recording, target in zip(df["clip"], df["recording"], df[TARGET], strict=True):
             cid, _, filename = clip.split("/", 1)[1].partition("_")
             path = self.videos / clip
-            clips.append(
-                Clip(
-                    cid,
-                    restore_cell(target),
-                    restore_cell(recording),
-                    filename,
-                    path.stat().st_size if path.is_file() else 0,
-                )
-            )
+            size = path.stat().st_size if path.is_file() else 0
+            clips.append(Clip(cid, restore_cell(target), restore_cell(recording), filename, size))
         return X, clips
 
     def clips(self) -> list[Clip]:
-        return self._rows()[1]
+        return self._rows(vectors=False)[1]
 
     def bytes_used(self) -> int:
         return sum(f.stat().st_size for f in self.videos.rglob("*") if f.is_file()) if self.videos.is_dir() else 0
 
-    def summary(self) -> list[dict]:
-        """Per action: clips, recordings named, clips of no named recording, what it still needs."""
-        clips = self.clips()
+    def summary(self, clips: list[Clip] | None = None) -> list[dict]:
+        """Per action: clips, recordings named, clips of no named recording, what it still needs (of
+        `clips` when the caller has read them already)."""
+        clips = self.clips() if clips is None else clips
         return summarize_rows([c.action for c in clips], [c.recording for c in clips])
 
     def add(self, new: list[NewClip], contract: dict, *, max_clips: int) -> list[Clip]:
@@ -180,9 +180,7 @@ class Project:
                 if n.still is not None:
                     _save_thumbnail(n.still, self.thumbnail(cid))
                 added.append(Clip(cid, n.action, n.recording, _file_part(n.filename), dest.stat().st_size))
-            vectors = (
-                np.vstack([X, *(n.vector[None] for n in new)]) if len(X) else np.vstack([n.vector[None] for n in new])
-            )
+            vectors = np.vstack([*([X] if len(X) else []), *(n.vector[None] for n in new)])
             self._write(vectors, [*clips, *added], contract)
         except BaseException:
             for path in moved:
@@ -199,7 +197,7 @@ class Project:
         if not gone:
             raise ProjectError("no such clip" if clip_id else f"no action {action!r} in this project", 404)
         keep = [i for i in range(len(clips)) if i not in set(gone)]
-        contract = _recorded_contract(self.table)
+        contract = read_sidecar(self.table)
         self._write(X[keep], [clips[i] for i in keep], contract)
         for i in gone:
             c = clips[i]
@@ -250,12 +248,6 @@ def _file_part(filename: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-")[:80] or "clip"
     ext = ext.lower() if re.fullmatch(r"\.[a-z0-9]{1,5}", ext.lower()) else ".bin"
     return stem + ext
-
-
-def _recorded_contract(table: Path) -> dict | None:
-    from clipwatch.contract import read_sidecar
-
-    return read_sidecar(table) if table.is_file() else None
 
 
 def _save_thumbnail(still: np.ndarray, out: Path) -> None:

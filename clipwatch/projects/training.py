@@ -122,8 +122,8 @@ def deploy(s: Settings, paths: Paths, project: Project) -> dict:
             n_prod = store.count()
         finally:
             store.close()
-        note_unrecorded(paths, {v: artifacts.metadata(v) for v in artifacts.versions()})
         before = table_sha256(paths.ref_data)
+        note_unrecorded(paths, {v: artifacts.metadata(v) for v in artifacts.versions()}, before)
         install_reference(paths, table)
         try:
             version, metadata = train(

@@ -24,6 +24,7 @@ from starlette.requests import ClientDisconnect
 
 from clipwatch.errors import NO_SPACE
 from clipwatch.paths import VIDEO_EXTENSIONS
+from clipwatch.process_identity import alive
 from clipwatch.process_identity import started as start_time
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,7 @@ def _owner_alive(name: str) -> bool:
     pid, _, started = name[1:].partition("-")
     if not pid.isdigit():
         return True  # not one of ours: leave it
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: not ours to clean
-        return True
-    return not started or start_time(int(pid)) == started
+    return alive(int(pid), started)
 
 
 @dataclass

@@ -29,9 +29,10 @@ class LabelCounter:
         except FileNotFoundError:
             return {}
         if self._seen and self._seen[0] <= size:
-            begin, index, names, rows = self._seen[0], self._seen[1], dict(self._seen[2]), array("I", self._seen[3])
+            begin, index, names, rows = self._seen[0], self._seen[1], dict(self._seen[2]), self._seen[3]
         else:
             begin, index, names, rows = 0, -1, {}, array("I")
+        fresh = array("I")  # this read's rows, added to the kept ones only once the read has finished
         with open(self.path, "rb") as fh:
             fh.seek(begin)
             if begin == 0:
@@ -44,8 +45,9 @@ class LabelCounter:
                 if not line.endswith(b"\n"):
                     break  # a row still being written: counted next time
                 rest = line.split(b",", index)[-1].decode("utf-8", "replace")
-                rows.append(names.setdefault(restore_cell(next(csv.reader([rest]))[0]), len(names)))
+                fresh.append(names.setdefault(restore_cell(next(csv.reader([rest]))[0]), len(names)))
                 done += len(line)
+        rows.extend(fresh)
         self._seen = (done, index, names, rows)
         tally = np.bincount(np.frombuffer(rows, dtype=np.uint32)[max(0, start) :], minlength=len(names))
         return {name: int(tally[i]) for name, i in names.items() if tally[i]}

@@ -8,9 +8,9 @@ from clipwatch.artifacts import ArtifactStore
 from clipwatch.classifiers import CLASSIFIERS
 from clipwatch.dataset import read_embeddings
 from clipwatch.history import read_history
+from clipwatch.lineage import rows_seen
 from clipwatch.loop import retrain
 from clipwatch.paths import Paths
-from clipwatch.retrain import rows_seen
 from clipwatch.stores import FeedbackRow
 from clipwatch.stores.csv_rows import CsvAppender
 from clipwatch.train import train

@@ -37,7 +37,7 @@ def _view(project: Project) -> dict:
     clips = project.clips()
     return {
         "name": project.name,
-        "actions": project.summary(),
+        "actions": project.summary(clips),
         "clips": [vars(c) for c in clips],
         "bytes": sum(c.bytes for c in clips),
         "jobs": jobs.jobs_of(project)[:5],

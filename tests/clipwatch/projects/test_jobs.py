@@ -1,6 +1,7 @@
 """Project jobs: one at a time per project, claimed once, and never stuck behind a process that died."""
 
 import json
+import os
 import socket
 import time
 
@@ -49,3 +50,21 @@ def test_job_ids_from_a_url_never_name_another_file(project):
     for bad in ("../../x", "a" * 11, "A" * 12, "aaaaaaaaaaaa.json"):
         with pytest.raises(ProjectError):
             jobs.read_job(project, bad)
+
+
+def test_the_trainer_reads_a_projects_jobs_only_when_its_jobs_folder_changed(project, settings, monkeypatch):
+    paths = Paths(project.root.parent.parent, project.root.parent.parent)
+    monkeypatch.setattr(Paths, "from_settings", classmethod(lambda cls, s=None: paths))
+    seen: dict = {}
+    job = jobs.create(project, "deploy", "trainer")
+    assert jobs.run_queued(settings, seen=seen) == 1  # a new folder: read, and the queued deploy run
+    assert jobs.read_job(project, job["id"])["status"] == "failed"  # no clips: but it ran
+    old = (project.root / "jobs").stat().st_mtime_ns - 10_000_000_000
+    os.utime(project.root / "jobs", ns=(old, old))
+    seen["mine"] = old
+    reads = []
+    monkeypatch.setattr(jobs, "jobs_of", lambda p: reads.append(p) or [])
+    assert jobs.run_queued(settings, seen=seen) == 0 and not reads  # unchanged for 10 s: no job file read
+    os.utime(project.root / "jobs", None)  # touched now
+    jobs.run_queued(settings, seen=seen)
+    assert reads  # changed: read again
